@@ -1,0 +1,50 @@
+"""Trim the small test clips committed under tests/data from ../shared/data/videos.
+
+Run once by a maintainer: python scripts/make_test_clips.py ../shared/data/videos tests/data
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import cv2
+
+CLIPS = {
+    # name: (source, first frame, last frame (exclusive), output width, step)
+    "sports2d_walk.mp4": ("sports2d_demo.mp4", 30, 210, 640, 1),
+    "pose2sim_cam01.mp4": ("pose2sim_single_cam01.mp4", 0, 100, 270, 2),
+}
+
+
+def trim(src: Path, dst: Path, start: int, stop: int, width: int, step: int) -> None:
+    with av.open(str(src)) as inp:
+        stream = inp.streams.video[0]
+        fps = stream.average_rate
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(inp.decode(stream)) if start <= i < stop]
+    frames = frames[::step]
+    h, w = frames[0].shape[:2]
+    height = int(round(h * width / w / 2)) * 2
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=int(round(float(fps) / step)))
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"crf": "26", "preset": "slow"}
+        for img in frames:
+            small = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(small, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+    print(dst, len(frames), "frames", dst.stat().st_size // 1024, "KB")
+
+
+def main() -> None:
+    src_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (src, a, b, width, step) in CLIPS.items():
+        trim(src_dir / src, out_dir / name, a, b, width, step)
+
+
+if __name__ == "__main__":
+    main()
