@@ -25,9 +25,9 @@ def trim(src: Path, dst: Path, start: int, stop: int, width: int, step: int) -> 
         frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(inp.decode(stream)) if start <= i < stop]
     frames = frames[::step]
     h, w = frames[0].shape[:2]
-    height = int(round(h * width / w / 2)) * 2
+    height = round(h * width / w / 2) * 2
     with av.open(str(dst), "w") as out:
-        vs = out.add_stream("libx264", rate=int(round(float(fps) / step)))
+        vs = out.add_stream("libx264", rate=round(float(fps) / step))
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
         vs.options = {"crf": "26", "preset": "slow"}
         for img in frames:
