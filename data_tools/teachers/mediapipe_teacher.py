@@ -16,6 +16,9 @@ from gaitpose.skeleton import BLAZEPOSE33_TO_GAITPOSE, NUM_KEYPOINTS
 
 class MediaPipeTeacher:
     name = "mediapipe"
+    # Crop size the labeller should hand over (width, height): 3:4 portrait fits a standing
+    # person; MediaPipe resizes internally, so this only fixes the aspect and the sampling.
+    input_wh: tuple[int, int] = (288, 384)
 
     def __init__(self, min_detection_confidence: float = 0.3) -> None:
         import os
@@ -38,7 +41,9 @@ class MediaPipeTeacher:
             return TeacherOutput(np.zeros((NUM_KEYPOINTS, 2), np.float32), np.zeros(NUM_KEYPOINTS, np.float32))
         lm = result.pose_landmarks.landmark
         idx = BLAZEPOSE33_TO_GAITPOSE
-        kp = np.array([[lm[i].x * w, lm[i].y * h] for i in idx], dtype=np.float32)
+        # Landmarks are normalised to the image edges; -0.5 converts to pixel-centre coordinates, the
+        # convention of ``gaitpose.codec.flip_keypoints``, so mirrored passes line up exactly.
+        kp = np.array([[lm[i].x * w - 0.5, lm[i].y * h - 0.5] for i in idx], dtype=np.float32)
         # Visibility is not a reliable quality signal on its own (it stays high on wrong feet);
         # the mirror-agreement rule in labelling is what filters keypoints.
         vis = np.array([lm[i].visibility for i in idx], dtype=np.float32)

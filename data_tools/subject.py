@@ -1,0 +1,233 @@
+"""Pick ONE subject per recording so a label never mixes two people.
+
+Clinical videos show staff and bystanders beside the patient, and single-person pose models
+(MediaPipe) lock onto whoever dominates the frame. So before any teacher runs we decide who the
+subject is, offline and without model hubs:
+
+1. ``PersonDetector``: OpenCV's HOG people detector on a frame downscaled to ``detect_height``
+   pixels (about 0.2 s per 640x360 frame on one core), run on frames sampled every
+   ``detect_interval_ms``. A slightly negative SVM threshold trades a few false positives
+   (they do not move, so rule 3 ignores them) for recall on people in side view.
+2. ``build_tracks``: greedy association of detections between samples by IoU or centroid
+   distance (relative to the box height) with a similar height; short gaps are bridged.
+3. ``choose_subject``: the walking subject is the track with the largest *net* horizontal travel
+   relative to its median height (net, not path length, so detector jitter on a static person
+   does not add up). Tracks within 10 % of the best travel tie; ties go to the largest median
+   box, then the longest track. When nobody travels at least half a body height, the largest,
+   then longest, track is taken. ``roi`` overrides the rule: the track with most box centres
+   inside the region wins, or, when none does, the region itself becomes a static guide box.
+
+The labeller then follows the chosen track between samples with the teacher's own keypoints and
+re-detects (associating to this track's predicted position, never to the biggest person) when
+the subject is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax0, ay0, aw, ah = (float(v) for v in a)
+    bx0, by0, bw, bh = (float(v) for v in b)
+    ix = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    iy = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def box_centre(box: np.ndarray) -> np.ndarray:
+    return np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0], dtype=np.float32)
+
+
+class PersonDetector:
+    """HOG + linear SVM people detector (OpenCV's default), on a downscaled frame."""
+
+    def __init__(self, detect_height: int = 270, hit_threshold: float = -0.3) -> None:
+        self.detect_height = int(detect_height)
+        self.hit_threshold = float(hit_threshold)
+        self._hog = cv2.HOGDescriptor()
+        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def __call__(self, image_bgr: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """People boxes (x, y, w, h in the full image's pixels) with their SVM scores."""
+        h = image_bgr.shape[0]
+        scale = min(1.0, self.detect_height / float(h))
+        small = image_bgr if scale >= 1.0 else cv2.resize(image_bgr, None, fx=scale, fy=scale,
+                                                          interpolation=cv2.INTER_AREA)
+        rects, weights = self._hog.detectMultiScale(
+            small, hitThreshold=self.hit_threshold, winStride=(4, 4), padding=(8, 8), scale=1.05
+        )
+        out = []
+        for r, w in zip(rects, np.ravel(weights), strict=False):
+            out.append((np.asarray(r, dtype=np.float32) / scale, float(w)))
+        return out
+
+
+@dataclass
+class Track:
+    """One person's detections over sampled frames."""
+
+    track_id: int
+    frames: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    static_roi: bool = False  # a user ROI used as the guide box at every frame
+
+    def add(self, frame: int, box: np.ndarray) -> None:
+        self.frames.append(int(frame))
+        self.boxes.append(np.asarray(box, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def first(self) -> int:
+        return self.frames[0]
+
+    @property
+    def last(self) -> int:
+        return self.frames[-1]
+
+    @property
+    def median_height(self) -> float:
+        return float(np.median([b[3] for b in self.boxes]))
+
+    @property
+    def median_area(self) -> float:
+        return float(np.median([b[2] * b[3] for b in self.boxes]))
+
+    @property
+    def travel(self) -> float:
+        """Net horizontal displacement in body heights (robust ends: median of the first/last 3 centres)."""
+        if len(self) < 2:
+            return 0.0
+        cx = np.array([box_centre(b)[0] for b in self.boxes])
+        k = min(3, len(cx) // 2) or 1
+        return float(abs(np.median(cx[-k:]) - np.median(cx[:k])) / max(self.median_height, 1.0))
+
+    def box_at(self, frame: int, margin: int = 0) -> np.ndarray | None:
+        """Box at ``frame``: linear interpolation between samples; held ``margin`` frames past the ends."""
+        if self.static_roi:
+            return self.boxes[0].copy()
+        if not self.frames or frame < self.first - margin or frame > self.last + margin:
+            return None
+        if frame <= self.first:
+            return self.boxes[0].copy()
+        if frame >= self.last:
+            return self.boxes[-1].copy()
+        i = int(np.searchsorted(self.frames, frame))
+        f0, f1 = self.frames[i - 1], self.frames[i]
+        a = (frame - f0) / max(f1 - f0, 1)
+        return (1 - a) * self.boxes[i - 1] + a * self.boxes[i]
+
+    def predict(self, frame: int) -> np.ndarray | None:
+        """Box at ``frame`` extrapolated with the velocity at the nearer end of the track."""
+        box = self.box_at(frame)
+        if box is not None or not self.frames:
+            return box
+        if len(self) < 2:
+            return self.boxes[0].copy()
+        if frame < self.first:
+            (f0, b0), (f1, b1) = (self.frames[0], self.boxes[0]), (self.frames[1], self.boxes[1])
+            anchor_f, anchor_b = f0, b0
+        else:
+            (f0, b0), (f1, b1) = (self.frames[-2], self.boxes[-2]), (self.frames[-1], self.boxes[-1])
+            anchor_f, anchor_b = f1, b1
+        v = (box_centre(b1) - box_centre(b0)) / max(f1 - f0, 1)
+        out = anchor_b.copy()
+        out[:2] += v * (frame - anchor_f)
+        return out
+
+
+def _matches(box: np.ndarray, ref: np.ndarray, centre_frac: float = 0.75) -> float:
+    """Association score (higher is better, 0 = no match) between a detection and a track's box."""
+    ratio = float(box[3]) / max(float(ref[3]), 1.0)
+    if not 0.6 <= ratio <= 1.67:
+        return 0.0
+    d = float(np.linalg.norm(box_centre(box) - box_centre(ref))) / max(float(ref[3]), 1.0)
+    o = iou(box, ref)
+    if o < 0.2 and d > centre_frac:
+        return 0.0
+    return o + (1.0 - min(d, 1.0))
+
+
+def build_tracks(
+    detections: dict[int, list[tuple[np.ndarray, float]]], max_gap_frames: int, centre_frac: float = 0.75
+) -> list[Track]:
+    """Greedy frame-to-frame association of detections (sorted by frame) into tracks."""
+    tracks: list[Track] = []
+    for frame in sorted(detections):
+        live = [t for t in tracks if frame - t.last <= max_gap_frames]
+        pairs = []
+        for di, (box, _score) in enumerate(detections[frame]):
+            for t in live:
+                pred = t.predict(frame)
+                assert pred is not None
+                s = _matches(box, pred, centre_frac)
+                if s > 0:
+                    pairs.append((s, di, t.track_id))
+        used_d: set[int] = set()
+        used_t: set[int] = set()
+        by_id = {t.track_id: t for t in tracks}
+        for _s, di, tid in sorted(pairs, key=lambda p: -p[0]):
+            if di in used_d or tid in used_t:
+                continue
+            by_id[tid].add(frame, detections[frame][di][0])
+            used_d.add(di)
+            used_t.add(tid)
+        for di, (box, _score) in enumerate(detections[frame]):
+            if di not in used_d:
+                t = Track(len(tracks))
+                t.add(frame, box)
+                tracks.append(t)
+    return tracks
+
+
+def choose_subject(
+    tracks: list[Track], min_len: int = 3, roi: np.ndarray | None = None, min_travel: float = 0.5
+) -> Track | None:
+    """The walking subject per the module rule, or None when no track is long enough."""
+    if roi is not None:
+        roi = np.asarray(roi, dtype=np.float32)
+
+        def inside(t: Track) -> int:
+            n = 0
+            for b in t.boxes:
+                cx, cy = box_centre(b)
+                n += int(roi[0] <= cx <= roi[0] + roi[2] and roi[1] <= cy <= roi[1] + roi[3])
+            return n
+
+        best = max(tracks, key=inside, default=None)
+        if best is not None and inside(best) > 0:
+            return best
+        t = Track(-1, static_roi=True)
+        t.add(0, roi)
+        return t
+    cands = [t for t in tracks if len(t) >= min_len]
+    if not cands:
+        return None
+    best_travel = max(t.travel for t in cands)
+    if best_travel >= min_travel:
+        cands = [t for t in cands if t.travel >= 0.9 * best_travel]
+    return max(cands, key=lambda t: (t.median_area, len(t)))
+
+
+def parse_roi(text: str | None) -> np.ndarray | None:
+    """``"X,Y,W,H"`` (pixels) -> box, or None."""
+    if not text:
+        return None
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--roi must be X,Y,W,H in pixels, got {text!r}") from None
+    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0:
+        raise ValueError(f"--roi must be X,Y,W,H with positive W and H, got {text!r}")
+    return np.array(vals, dtype=np.float32)
