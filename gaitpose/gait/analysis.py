@@ -1,0 +1,229 @@
+"""The whole gait analysis: keypoint trajectories in, events, metrics, angles and cycles out.
+
+Pipeline: mask low-confidence points -> fix left/right leg swaps (before any smoothing, which
+would blend the two legs) -> Hampel + short-gap fill + zero-lag low-pass -> walking segments ->
+Zeni events -> angles and cycle-normalised curves -> metrics (metres from depth or subject height,
+else leg lengths). "No walking" is a result, not an error: the caller gets ``walking_found=False``
+and a warning it can show.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gaitpose.gait.angles import JOINTS, normalize_cycles, sagittal_angles
+from gaitpose.gait.events import GaitEvent, detect_events, segment_direction, walking_segments
+from gaitpose.gait.filters import _quiet_nan_warnings, clean_trajectories, fill_gaps, hampel
+from gaitpose.gait.lift3d import backproject
+from gaitpose.gait.metrics import _clean, compute_metrics
+from gaitpose.gait.swap import fix_left_right_swaps, swap_scores
+from gaitpose.skeleton import NUM_KEYPOINTS
+
+__all__ = ["GaitResult", "analyze_gait"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GaitResult:
+    """Everything the report needs. ``to_dict()`` gives a JSON-serialisable view (NaN -> None)."""
+
+    kpts: np.ndarray  # (T, 21, 2) cleaned, NaN where unknown
+    kpts3d: np.ndarray | None  # (T, 21, 3) metres, camera frame, or None
+    events: list[GaitEvent]
+    metrics: dict
+    angles: dict[str, np.ndarray]  # joint_side -> (T,) degrees
+    cycles: dict[str, dict]  # joint_side -> {"mean": [101], "std": [101], "n": int}
+    segments: list[tuple[int, int]]  # (start, end exclusive) frames
+    direction: int  # +1 left-to-right in the image, -1 right-to-left, 0 unknown (dominant over segments)
+    swapped_frames: np.ndarray
+    units: str  # "m" | "relative"
+    warnings: list[str] = field(default_factory=list)
+    segment_directions: list[int] = field(default_factory=list)
+    fps: float = 0.0
+
+    @property
+    def walking_found(self) -> bool:
+        return bool(self.metrics.get("walking_found", False))
+
+    def to_dict(self, *, include_series: bool = False) -> dict:
+        """JSON-ready summary; per-frame series (angles, keypoints) only with ``include_series``."""
+        out = {
+            "fps": self.fps,
+            "walking_found": self.walking_found,
+            "units": self.units,
+            "direction": self.direction,
+            "segments": [list(s) for s in self.segments],
+            "segment_directions": list(self.segment_directions),
+            "swapped_frames": [int(f) for f in self.swapped_frames],
+            "events": [e.to_dict() for e in self.events],
+            "metrics": self.metrics,
+            "cycles": self.cycles,
+            "warnings": list(self.warnings),
+        }
+        if include_series:
+            out["angles"] = {k: v.tolist() for k, v in self.angles.items()}
+            out["kpts"] = self.kpts.tolist()
+        return _clean(out)
+
+
+def _per_frame_direction(T: int, segments: list[tuple[int, int]], seg_dirs: list[int]) -> np.ndarray:
+    """Direction for every frame: its segment's, else the nearest segment's (angles need a sign)."""
+    d = np.zeros(T, dtype=np.int64)
+    if not segments:
+        return d
+    centres = np.array([(a + b) / 2 for a, b in segments])
+    for t in range(T):
+        d[t] = seg_dirs[int(np.argmin(np.abs(centres - t)))]
+    for (a, b), s in zip(segments, seg_dirs, strict=False):
+        d[a:b] = s
+    return d
+
+
+def _clean_3d(k3: np.ndarray, fps: float) -> np.ndarray:
+    """Reject depth jumps in time (a keypoint on a limb edge that hits the background for a frame or
+    two) with a Hampel filter, then bridge short gaps; the same rules as for the 2D trajectories."""
+    window = max(2, round(0.1 * fps))
+    k3 = hampel(k3, window, 3.0, min_dev=0.05, replace="nan")  # 5 cm floor: depth noise is ~1 cm at 2 m
+    return fill_gaps(k3, max(1, round(0.12 * fps)))
+
+
+def _alternation_breaks(events: list[GaitEvent], segments: list[tuple[int, int]]) -> int:
+    """Number of consecutive heel strikes by the same foot within a walking segment."""
+    n = 0
+    for a, b in segments:
+        feet = [e.foot for e in events if e.event == "heel_strike" and a <= e.frame < b]
+        n += sum(1 for x, y in itertools.pairwise(feet) if x == y)
+    return n
+
+
+def _angle_summary(angles: dict[str, np.ndarray], cycles: dict[str, dict], segments: list[tuple[int, int]]) -> dict:
+    """min/max/range/mean per joint: of the cycle-averaged curve when there is a complete cycle.
+
+    That is how clinical reports quote peaks (e.g. peak knee flexion in swing) and averaging over
+    cycles suppresses single-frame detector errors; otherwise the 2nd/98th percentiles (and mean)
+    of the walking frames are used, for the same robustness.
+    """
+    out = {}
+    mask = np.zeros(next(iter(angles.values())).shape[0], dtype=bool)
+    for a, b in segments:
+        mask[a:b] = True
+    for name, v in angles.items():
+        curve = np.array(cycles[name]["mean"], dtype=np.float64)
+        n = int(cycles[name]["n"])
+        if n > 0 and np.isfinite(curve).any():
+            lo, hi, mean = float(np.nanmin(curve)), float(np.nanmax(curve)), float(np.nanmean(curve))
+        else:
+            w = v[mask & np.isfinite(v)]
+            if w.size == 0:
+                out[name] = {"min": None, "max": None, "range": None, "mean": None, "n_cycles": 0}
+                continue
+            lo, hi, mean = float(np.percentile(w, 2)), float(np.percentile(w, 98)), float(w.mean())
+        out[name] = {"min": lo, "max": hi, "range": hi - lo, "mean": mean, "n_cycles": n}
+    return out
+
+
+def analyze_gait(
+    kpts: np.ndarray,
+    scores: np.ndarray,
+    fps: float,
+    *,
+    depth_frames: np.ndarray | Sequence[np.ndarray | None] | None = None,
+    intrinsics: Mapping[str, float] | None = None,
+    height_cm: float | None = None,
+    min_score: float = 0.3,
+    cutoff_hz: float = 6.0,
+) -> GaitResult:
+    """Analyse one person's keypoint trajectories (T, 21, 2) px with scores (T, 21) at ``fps``.
+
+    Raises ``ValueError`` only for malformed arrays; a recording without walking returns a result
+    with ``walking_found`` False, empty events and a warning.
+    """
+    k = np.asarray(kpts, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    if k.ndim != 3 or k.shape[1:] != (NUM_KEYPOINTS, 2):
+        raise ValueError(f"keypoints must have shape (T, {NUM_KEYPOINTS}, 2), got {k.shape}")
+    if s.shape != k.shape[:2]:
+        raise ValueError(f"scores must have shape {k.shape[:2]}, got {s.shape}")
+    if not fps or fps <= 0 or not np.isfinite(fps):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    warnings: list[str] = []
+    k = k.copy()
+    k[~(s >= min_score)] = np.nan
+
+    k, swapped = fix_left_right_swaps(k, s)
+    s = swap_scores(s, swapped)
+    if swapped.size:
+        warnings.append(f"left/right legs were swapped by the detector on {swapped.size} frame(s); corrected")
+    clean, _valid = clean_trajectories(k, s, fps, min_score=min_score, cutoff_hz=cutoff_hz)
+
+    segments = walking_segments(clean, fps)
+    seg_dirs = [segment_direction(clean, seg) for seg in segments]
+    if segments:
+        lengths = np.array([b - a for a, b in segments], dtype=np.float64)
+        dom = float(np.sum(lengths * np.array(seg_dirs)))
+        direction = int(np.sign(dom))
+    else:
+        direction = 0
+        warnings.append("no walking found: the pelvis never moved steadily for 1 s or more (side view needed)")
+    events = detect_events(clean, fps, segments) if segments else []
+    if segments and not any(e.event == "heel_strike" for e in events):
+        warnings.append("walking found but no heel strikes detected (feet hidden or too few steps)")
+    n_break = _alternation_breaks(events, segments)
+    if n_break:
+        warnings.append(
+            f"{n_break} heel strike(s) out of left/right alternation (a missed or extra event); "
+            "the steps around them are left out of step metrics"
+        )
+
+    kpts3d = None
+    if depth_frames is not None:
+        if intrinsics is None:
+            warnings.append("depth frames given without camera intrinsics; depth ignored")
+        else:
+            kpts3d = _clean_3d(backproject(clean, depth_frames, intrinsics), fps)
+            if not np.isfinite(kpts3d).any():
+                warnings.append("no valid depth at the keypoints; depth ignored")
+                kpts3d = None
+    metrics = compute_metrics(events, clean, fps, kpts3d=kpts3d, height_cm=height_cm, segments=segments)
+    units = metrics["units"]
+    if units == "relative" and segments:
+        warnings.append(
+            "no depth and no subject height: lengths and speed are in leg lengths (relative), not metres"
+        )
+
+    per_frame_dir = _per_frame_direction(k.shape[0], segments, seg_dirs)
+    with _quiet_nan_warnings():
+        angles = sagittal_angles(clean, per_frame_dir)
+    cycles: dict[str, dict] = {}
+    for name in JOINTS:
+        side = name.split("_")[1]
+        hs = [e.time_s * fps for e in events if e.foot == side and e.event == "heel_strike"]
+        mean, std, n = normalize_cycles(angles[name], hs)
+        cycles[name] = _clean({"mean": mean.tolist(), "std": std.tolist(), "n": int(n)})
+    with _quiet_nan_warnings():
+        metrics["angles"] = _clean(_angle_summary(angles, cycles, segments)) if segments else {}
+    if segments and min(c["n"] for c in cycles.values()) == 0:
+        warnings.append("fewer than one complete gait cycle per leg: cycle curves are incomplete")
+    for w in warnings:
+        log.info("gait: %s", w)
+    return GaitResult(
+        kpts=clean,
+        kpts3d=kpts3d,
+        events=events,
+        metrics=metrics,
+        angles=angles,
+        cycles=cycles,
+        segments=segments,
+        direction=direction,
+        swapped_frames=swapped,
+        units=units,
+        warnings=warnings,
+        segment_directions=seg_dirs,
+        fps=float(fps),
+    )

@@ -1,0 +1,217 @@
+"""Walking direction, walking segments and gait events (Zeni et al. 2008, as validated by Stenum 2021).
+
+Zeni's coordinate-based method needs no force plate: in the walking direction, the foot is
+furthest in front of the pelvis at heel strike and furthest behind it at toe off. So heel strike
+= local maximum of ``(heel_x - pelvis_x) * direction``, toe off = local minimum of
+``(toe_x - pelvis_x) * direction``; the ankle replaces heel/toe where those are not detected.
+
+Assumptions: a side (sagittal) view with the camera still; image x grows to the right, so
+direction +1 means walking left-to-right in the image. Segments are where the pelvis moves
+steadily (speed relative to leg length), so standing, turning and sitting produce no events.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
+
+from gaitpose.gait.filters import fill_gaps, finite_runs
+from gaitpose.gait.swap import leg_length_px
+from gaitpose.skeleton import INDEX
+
+__all__ = [
+    "GaitEvent",
+    "detect_events",
+    "pelvis",
+    "segment_direction",
+    "walking_direction",
+    "walking_segments",
+]
+
+Foot = Literal["left", "right"]
+EventKind = Literal["heel_strike", "toe_off"]
+
+
+@dataclass(frozen=True)
+class GaitEvent:
+    """One gait event. ``frame`` is the nearest frame; ``time_s`` is sub-frame (parabolic peak fit)."""
+
+    foot: Foot
+    event: EventKind
+    frame: int
+    time_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pelvis(kpts: np.ndarray) -> np.ndarray:
+    """Mid-hip (T, 2); falls back to the single visible hip (they overlap in a side view)."""
+    k = np.asarray(kpts, dtype=np.float64)
+    hips = k[:, [INDEX["left_hip"], INDEX["right_hip"]]]
+    out = np.full((k.shape[0], 2), np.nan)
+    ok = np.isfinite(hips).all(-1)
+    n = ok.sum(axis=1)
+    has = n > 0
+    out[has] = (np.where(ok[..., None], hips, 0.0).sum(axis=1)[has]) / n[has, None]
+    return out
+
+
+def _smoothed_velocity_x(kpts: np.ndarray, fps: float, window_s: float = 0.5) -> np.ndarray:
+    """Pelvis horizontal velocity (px/s), averaged over ``window_s`` to remove the in-stride sway."""
+    px = fill_gaps(pelvis(kpts)[:, 0], max(1, round(0.5 * fps)))
+    v = np.full_like(px, np.nan)
+    for s, e in finite_runs(np.isfinite(px)):
+        if e - s >= 2:
+            v[s:e] = np.gradient(px[s:e]) * fps
+            w = max(1, round(window_s * fps) | 1)
+            v[s:e] = uniform_filter1d(v[s:e], size=min(w, e - s), mode="nearest")
+    return v
+
+
+def walking_direction(
+    kpts: np.ndarray, fps: float = 30.0, segments: list[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """Walking direction: +1 (left-to-right in the image), -1, or 0 (unknown / standing).
+
+    Without ``segments``: one value per frame (T,), the sign of the smoothed pelvis horizontal
+    velocity, 0 where the pelvis is missing. With ``segments``: one value per segment, the sign
+    of the pelvis's net displacement over it.
+    """
+    if segments is not None:
+        return np.array([segment_direction(kpts, s) for s in segments], dtype=np.int64)
+    v = _smoothed_velocity_x(kpts, fps)
+    out = np.zeros(v.shape, dtype=np.int64)
+    ok = np.isfinite(v)
+    out[ok] = np.sign(v[ok]).astype(np.int64)
+    return out
+
+
+def segment_direction(kpts: np.ndarray, segment: tuple[int, int]) -> int:
+    """Sign of the pelvis's net horizontal displacement over ``segment`` (start, end exclusive)."""
+    px = pelvis(kpts)[segment[0] : segment[1], 0]
+    px = px[np.isfinite(px)]
+    if px.size < 2:
+        return 0
+    q = max(1, px.size // 10)
+    return int(np.sign(np.median(px[-q:]) - np.median(px[:q])))
+
+
+def walking_segments(
+    kpts: np.ndarray,
+    fps: float,
+    *,
+    min_speed_leg_per_s: float = 0.15,
+    min_duration_s: float = 1.0,
+) -> list[tuple[int, int]]:
+    """Frame ranges ``(start, end)`` (end exclusive) where the subject walks steadily.
+
+    Walking = smoothed pelvis horizontal speed of at least ``min_speed_leg_per_s`` leg lengths
+    per second (0.15 leg/s is ~0.13 m/s, far below even pathological gait and far above the sway
+    of someone standing) without changing direction, for at least ``min_duration_s`` (about one
+    stride). Speed is relative to body size so it needs neither calibration nor a known distance
+    to the camera.
+    """
+    k = np.asarray(kpts, dtype=np.float64)
+    leg = leg_length_px(k)
+    if not np.isfinite(leg) or leg <= 0 or k.shape[0] < 3:
+        return []
+    v = _smoothed_velocity_x(k, fps)
+    moving = np.isfinite(v) & (np.abs(v) >= min_speed_leg_per_s * leg)
+    sign = np.sign(np.nan_to_num(v))
+    min_len = max(3, round(min_duration_s * fps))
+    out = []
+    for s, e in finite_runs(moving):
+        # split where the direction flips (a turn at speed too short to dip below the threshold)
+        cuts = [s, *(s + 1 + np.flatnonzero(np.diff(sign[s:e]) != 0)).tolist(), e]
+        for a, b in itertools.pairwise(cuts):
+            if b - a >= min_len:
+                out.append((int(a), int(b)))
+    return out
+
+
+def _parabolic(y: np.ndarray, i: int) -> float:
+    """Sub-sample offset of the extremum at ``i`` from a parabola through its neighbours."""
+    if 0 < i < len(y) - 1 and np.isfinite(y[i - 1 : i + 2]).all():
+        a, b, c = y[i - 1], y[i], y[i + 1]
+        den = a - 2 * b + c
+        if den != 0:
+            return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    return 0.0
+
+
+def _foot_signal(k: np.ndarray, pel_x: np.ndarray, side: str, point: str, seg: tuple[int, int]) -> np.ndarray:
+    """(point_x - pelvis_x) over the segment; the ankle replaces a point visible < 70 % of the time."""
+    s, e = seg
+    x = k[s:e, INDEX[f"{side}_{point}"], 0]
+    if np.isfinite(x).mean() < 0.7:
+        x = k[s:e, INDEX[f"{side}_ankle"], 0]
+    return x - pel_x[s:e]
+
+
+def _extrema(sig: np.ndarray, fps: float, maximum: bool) -> list[tuple[float, float]]:
+    """(sub-frame index, value) of prominent local extrema of a NaN-holed signal."""
+    y = sig if maximum else -sig
+    finite = y[np.isfinite(y)]
+    if finite.size < 5:
+        return []
+    amp = float(np.percentile(finite, 95) - np.percentile(finite, 5))
+    if amp <= 0:
+        return []
+    out = []
+    for s, e in finite_runs(np.isfinite(y)):
+        if e - s < 3:
+            continue
+        peaks, _ = find_peaks(y[s:e], prominence=0.25 * amp, distance=max(1, round(0.4 * fps)))
+        for p in peaks:
+            out.append((s + p + _parabolic(y[s:e], int(p)), float(sig[s + p])))
+    return out
+
+
+def _alternate(events: list[tuple[float, str, float]]) -> list[tuple[float, str, float]]:
+    """Enforce HS, TO, HS, ... for one foot: of two same-type events in a row keep the extremer one."""
+    out: list[tuple[float, str, float]] = []
+    for ev in sorted(events):
+        if out and out[-1][1] == ev[1]:
+            better = ev[2] > out[-1][2] if ev[1] == "heel_strike" else ev[2] < out[-1][2]
+            if better:
+                out[-1] = ev
+            continue
+        out.append(ev)
+    return out
+
+
+def detect_events(
+    kpts: np.ndarray, fps: float, segments: list[tuple[int, int]] | None = None
+) -> list[GaitEvent]:
+    """Heel strikes and toe offs of both feet inside walking segments, sorted by time.
+
+    ``kpts`` should be cleaned (see :func:`gaitpose.gait.filters.clean_trajectories`). Peaks must
+    have a prominence of at least a quarter of the signal's 5-95 % range and be at least 0.4 s
+    apart (a stride is never shorter than ~0.6 s in walking), which rejects residual jitter.
+    Each foot's events are made to alternate HS/TO; the ones implausible for walking are dropped.
+    """
+    k = np.asarray(kpts, dtype=np.float64)
+    if segments is None:
+        segments = walking_segments(k, fps)
+    pel_x = fill_gaps(pelvis(k)[:, 0], max(1, round(0.25 * fps)))
+    events: list[GaitEvent] = []
+    for seg in segments:
+        d = segment_direction(k, seg)
+        if d == 0:
+            continue
+        for side in ("left", "right"):
+            hs_sig = _foot_signal(k, pel_x, side, "heel", seg) * d
+            to_sig = _foot_signal(k, pel_x, side, "toe", seg) * d
+            cand = [(i, "heel_strike", v) for i, v in _extrema(hs_sig, fps, True)]
+            cand += [(i, "toe_off", v) for i, v in _extrema(to_sig, fps, False)]
+            for i, kind, _ in _alternate(cand):
+                t = seg[0] + i
+                events.append(GaitEvent(side, kind, round(t), float(t / fps)))  # type: ignore[arg-type]
+    events.sort(key=lambda ev: (ev.time_s, ev.foot, ev.event))
+    return events
