@@ -1,0 +1,1 @@
+"""Network-slimming channel pruning of the pose student with Torch-Pruning (torch imported lazily)."""

@@ -1,0 +1,64 @@
+"""``gaitpose prune`` (torch and torch-pruning imported inside the command body)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from gaitpose.cliutil import cli_errors
+
+
+def _parse_floats(text: str | None, option: str) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated numbers like 0.7,0.5,0.35, got {text!r}") from None
+
+
+def prune_cmd(
+    model: Path = typer.Option(..., "--model", help="Trained checkpoint (RUN/best.pt)."),
+    train: Path = typer.Option(..., "--train", help="Training label file (fine-tuning)."),
+    val: Path | None = typer.Option(None, "--val", help="Validation label file (accuracy before/after)."),
+    target_macs: float = typer.Option(0.5, "--target-macs", help="Fraction of the original MACs to keep."),
+    out: Path = typer.Option(..., "--out", help="Output folder: pruned.pt, report.json, report.md."),
+    importance: str = typer.Option("bn-scale", "--importance", help="bn-scale | magnitude | random."),
+    sparsity_epochs: int | None = typer.Option(
+        None, "--sparsity-epochs", help="Epochs of BN-scale L1 training first (default 10 for bn-scale, else 0)."),
+    reg: float = typer.Option(1e-4, "--reg", help="L1 coefficient on BN scales."),
+    steps: int = typer.Option(4, "--steps", help="Iterative pruning steps."),
+    finetune_epochs: int = typer.Option(5, "--finetune-epochs", help="Fine-tuning epochs after each step."),
+    round_to: int = typer.Option(8, "--round-to", help="Pruned widths are multiples of this."),
+    max_layer_ratio: float = typer.Option(0.75, "--max-layer-ratio", help="Most of a layer removed per step."),
+    sweep: str | None = typer.Option(None, "--sweep", help="MACs targets for a Pareto sweep, e.g. 0.7,0.5,0.35,0.25."),
+    lr: float | None = typer.Option(None, "--lr", help="Fine-tuning learning rate (default: training lr / 4)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Fine-tuning batch size."),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (default: from the checkpoint)."),
+    latency_runs: int = typer.Option(200, "--latency-runs", help="Timed ONNX Runtime runs per measurement."),
+    eval_limit: int | None = typer.Option(None, "--eval-limit", help="Evaluate on at most this many val instances."),
+    seed: int = typer.Option(0, "--seed"),
+    finetune_logs: bool = typer.Option(True, "--finetune-logs/--no-finetune-logs",
+                                       help="Keep train_model logs/checkpoints of each fine-tune in OUT/finetune."),
+) -> None:
+    """Network slimming: sparsity training, iterative channel pruning to a MACs target, fine-tuning."""
+    from gaitpose.prune.pipeline import run_prune
+    from gaitpose.prune.slimming import PruneConfig
+
+    with cli_errors():
+        cfg = PruneConfig(target_macs=target_macs, importance=importance, sparsity_epochs=sparsity_epochs, reg=reg,
+                          steps=steps, finetune_epochs=finetune_epochs, round_to=round_to,
+                          max_layer_ratio=max_layer_ratio, seed=seed)
+        for path in (model, train, *([val] if val else [])):
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: file does not exist")
+        report = run_prune(model, train, val, out, cfg, sweep=_parse_floats(sweep, "--sweep"), lr=lr,
+                           batch_size=batch_size, device=device, latency_runs=latency_runs, eval_limit=eval_limit,
+                           keep_finetune_logs=finetune_logs)
+        typer.echo(json.dumps({"pruned": str(out / "pruned.pt"), "summary": report["summary"]}))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prune")(prune_cmd)
