@@ -391,8 +391,13 @@ def extract_many(
     timestamps: str | os.PathLike[str] | None = None,
     options: ExtractOptions | None = None,
     progress_bar: bool = True,
+    recording_id: str | None = None,
 ) -> list[ExtractSummary]:
-    """Extract several recordings; a bad one is recorded in its summary's ``error`` and the rest go on."""
+    """Extract several recordings; a bad one is recorded in its summary's ``error`` and the rest go on.
+
+    ``recording_id`` names a single input's recording explicitly, e.g. to store two time ranges
+    of one long clip as separate recordings that a split can put on different sides.
+    """
     if not inputs:
         raise ValueError("no input recordings given")
     if depth is not None and len(inputs) != 1:
@@ -402,7 +407,9 @@ def extract_many(
     subjects = read_subjects_csv(subjects_csv) if subjects_csv else {}
     out = check_output_dir(frames_dir)
     done = {(r["recording"], int(r["frame_index"])) for r in read_manifest(out)}
-    ids = recording_ids(inputs)
+    if recording_id is not None and len(inputs) != 1:
+        raise ValueError("--recording-id names one recording; give one INPUT")
+    ids = [recording_id] if recording_id is not None else recording_ids(inputs)
     summaries: list[ExtractSummary] = []
     bar = None
     if progress_bar:

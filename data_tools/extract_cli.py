@@ -19,6 +19,9 @@ def extract_command(
     timestamps: Path | None = typer.Option(
         None, "--timestamps", help="CSV of frame times for --depth (frame,t_ms or frame,t_color_ms,t_depth_ms)."
     ),
+    recording_id: str | None = typer.Option(
+        None, "--recording-id", help="Recording id for a single INPUT (default: the file stem)."
+    ),
     subject: str | None = typer.Option(None, "--subject", help="Subject id for all inputs (default: recording id)."),
     subjects_csv: Path | None = typer.Option(None, "--subjects-csv", help="CSV with columns recording,subject."),
     stride: int = typer.Option(1, "--stride", min=1, help="Keep every N-th colour frame (by source index)."),
@@ -62,6 +65,7 @@ def extract_command(
             timestamps=timestamps,
             options=opts,
             progress_bar=progress and sys.stderr.isatty(),
+            recording_id=recording_id,
         )
     failed = [s for s in summaries if not s.ok]
     for s in summaries:
