@@ -25,6 +25,10 @@ def atomic_path(final: str | os.PathLike[str], suffix: str | None = None) -> Ite
     fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".part" + suffix, dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; published files get the usual umask-based mode (e.g. 0644).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, final)

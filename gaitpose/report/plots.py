@@ -1,0 +1,87 @@
+"""Sagittal joint-angle plots: over time (with events) and normalised to the gait cycle (mean ± sd)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+JOINTS = ("hip", "knee", "ankle")
+SIDE_COLOURS = {"left": "#4287f5", "right": "#f58230"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # headless workers: never try to open a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    from gaitpose.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+def plot_angles(
+    angles: Mapping[str, np.ndarray], fps: float, events: Sequence[Any], out_path: str | os.PathLike[str]
+) -> Path:
+    """Hip/knee/ankle angles (deg) against time, left vs right, heel strikes as vertical lines."""
+    plt = _pyplot()
+    out_path = Path(out_path)
+    fig, axes = plt.subplots(len(JOINTS), 1, figsize=(9, 7), sharex=True)
+    for ax, joint in zip(axes, JOINTS, strict=True):
+        for side, colour in SIDE_COLOURS.items():
+            series = np.asarray(angles.get(f"{joint}_{side}", []), dtype=np.float64)
+            if series.size:
+                ax.plot(np.arange(series.size) / (fps or 1.0), series, color=colour, lw=1.4, label=side)
+        for ev in events:
+            if ev.event == "heel_strike":
+                ax.axvline(ev.time_s, color=SIDE_COLOURS.get(ev.foot, "grey"), lw=0.6, ls="--", alpha=0.7)
+        ax.set_ylabel(f"{joint} (deg)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[0].set_title("Sagittal joint angles (flexion +); dashed lines: heel strikes")
+    axes[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    _save(fig, out_path)
+    plt.close(fig)
+    return out_path
+
+
+def plot_angle_cycles(cycles: Mapping[str, Mapping[str, Any]], out_path: str | os.PathLike[str]) -> Path:
+    """Angles normalised to 0-100 % of the gait cycle (heel strike to heel strike): mean ± 1 sd per side."""
+    plt = _pyplot()
+    out_path = Path(out_path)
+    fig, axes = plt.subplots(1, len(JOINTS), figsize=(12, 3.8))
+    pct = np.linspace(0, 100, 101)
+    for ax, joint in zip(axes, JOINTS, strict=True):
+        any_data = False
+        for side, colour in SIDE_COLOURS.items():
+            c = cycles.get(f"{joint}_{side}")
+            if not c or not int(c.get("n", 0)):
+                continue
+            mean = np.asarray(c["mean"], dtype=np.float64)
+            std = np.asarray(c["std"], dtype=np.float64)
+            x = np.linspace(0, 100, mean.size) if mean.size != 101 else pct
+            ax.plot(x, mean, color=colour, lw=1.6, label=f"{side} (n={int(c['n'])})")
+            ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2)
+            any_data = True
+        if not any_data:
+            ax.text(0.5, 0.5, "no complete cycles", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=8)
+        ax.set_title(f"{joint}")
+        ax.set_xlabel("% gait cycle")
+        ax.set_ylabel("deg")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, out_path)
+    plt.close(fig)
+    return out_path
