@@ -1,0 +1,230 @@
+"""Per-frame latency and throughput: the MediaPipe teacher vs ``gaitpose analyze`` on the same video.
+
+Three pipelines, each timed end to end with decoding included, one after the other in one run:
+
+- ``teacher_fullframe``: ``mp.solutions.pose.Pose(model_complexity=1)`` in its default tracking
+  mode on every decoded frame, which is how a user would run MediaPipe on a video;
+- ``teacher_crops``: the crop-based teacher path the labeller uses (frames extracted, subject
+  chosen by the HOG track, the teacher on a tight subject crop, plus its mirrored crop);
+- ``analyze``: ``gaitpose.analyze.analyze_video`` with the overlay video switched off (the overlay
+  is an optional output encode, not part of the keypoint pipeline).
+
+The teacher-crop run also yields the teacher's keypoints for the subject, which
+``benchmarks.cadence_vs_teacher`` feeds through the same gait code as the student's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gaitpose.errors import InputError
+from gaitpose.skeleton import BLAZEPOSE33_TO_GAITPOSE, NUM_KEYPOINTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineTiming:
+    """Wall time of one pipeline over a video; ``ms_per_frame`` and ``fps`` over all decoded frames."""
+
+    name: str
+    frames: int
+    seconds: float
+    detected_frames: int
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 * self.seconds / max(self.frames, 1)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ms_per_frame"] = round(self.ms_per_frame, 3)
+        d["fps"] = round(self.fps, 3)
+        return d
+
+
+@dataclass
+class KeypointTrack:
+    """Per-frame keypoints of one person in full-image pixels; frames without a detection are NaN."""
+
+    frame_index: np.ndarray  # (T,) int, consecutive video frame indices
+    keypoints: np.ndarray  # (T, 21, 2)
+    scores: np.ndarray  # (T, 21), 0 where missing
+    fps: float
+
+
+def time_teacher_fullframe(video: str | os.PathLike[str], max_frames: int | None = None) -> PipelineTiming:
+    """Decode + ``mp.solutions.pose`` on every full frame, default settings (tracking, smoothing)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    import mediapipe as mp
+
+    from gaitpose.io.video import VideoRecording
+
+    rec = VideoRecording(video, decode_depth_track=False)
+    n = found = 0
+    with mp.solutions.pose.Pose(model_complexity=1) as pose:
+        t0 = time.perf_counter()
+        for f in rec.color_frames():
+            if max_frames is not None and n >= max_frames:
+                break
+            res = pose.process(f.rgb)
+            found += res.pose_landmarks is not None
+            n += 1
+        seconds = time.perf_counter() - t0
+    return PipelineTiming("teacher_fullframe", n, seconds, found,
+                          note="mp.solutions.pose Pose(model_complexity=1), tracking mode, decode included")
+
+
+def teacher_fullframe_keypoints(pose_result: Any, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """BlazePose landmarks -> gaitpose 21 keypoints in pixels (helper for callers of full-frame Pose)."""
+    if pose_result.pose_landmarks is None:
+        return np.full((NUM_KEYPOINTS, 2), np.nan, np.float32), np.zeros(NUM_KEYPOINTS, np.float32)
+    lm = pose_result.pose_landmarks.landmark
+    kp = np.array([[lm[i].x * width, lm[i].y * height] for i in BLAZEPOSE33_TO_GAITPOSE], np.float32)
+    vis = np.array([lm[i].visibility for i in BLAZEPOSE33_TO_GAITPOSE], np.float32)
+    return kp, np.clip(vis, 0.0, 1.0)
+
+
+def run_teacher_crops(
+    video: str | os.PathLike[str],
+    work_dir: str | os.PathLike[str],
+    *,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    mirror: bool = True,
+) -> tuple[PipelineTiming, KeypointTrack]:
+    """The labeller's crop-based teacher path on a video: extract frames, choose the subject, label.
+
+    Returns the timing (extraction + labelling, i.e. decode, JPEG round trip, HOG subject
+    selection, teacher on the crop and, with ``mirror``, on the mirrored crop) and the subject's
+    teacher keypoints per frame. ``mirror=True`` is what the shipped labels were made with.
+    """
+    from data_tools.extract import ExtractOptions, extract_recording
+    from data_tools.label import LabelOptions, label_recording, load_frame_store
+    from data_tools.teachers import make_teacher
+
+    frames_dir = Path(work_dir) / "teacher_frames"
+    rid = "bench"
+    t0 = time.perf_counter()
+    summary = extract_recording(video, frames_dir, recording_id=rid,
+                                options=ExtractOptions(start_s=start_s, end_s=end_s))
+    if summary.error:
+        raise InputError(video, summary.error)
+    t_extract = time.perf_counter() - t0
+    rows = load_frame_store(frames_dir)[rid]
+    teacher = make_teacher("mediapipe")
+    try:
+        t1 = time.perf_counter()
+        part = label_recording(frames_dir, rid, rows, teacher, LabelOptions(mirror=mirror))
+        t_label = time.perf_counter() - t1
+    finally:
+        teacher.close()
+    fps = _fps_from_rows(rows)
+    frame_idx = np.array([int(r["frame_index"]) for r in rows])
+    kp = np.full((len(rows), NUM_KEYPOINTS, 2), np.nan, np.float32)
+    sc = np.zeros((len(rows), NUM_KEYPOINTS), np.float32)
+    pos = {int(f): i for i, f in enumerate(frame_idx)}
+    for ann in part["annotations"]:
+        i = pos[int(ann["frame_index"])]
+        a = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+        vis = a[:, 2] > 0
+        kp[i] = np.where(vis[:, None], a[:, :2], np.nan)
+        sc[i] = np.where(vis, np.asarray(ann.get("keypoint_scores", vis.astype(float)), np.float32), 0.0)
+    stats = part["stats"]
+    timing = PipelineTiming(
+        "teacher_crops", len(rows), t_extract + t_label, int(stats["frames_labelled"]),
+        note=("labeller path: extract (decode + JPEG write) + HOG subject track + MediaPipe on the subject crop"
+              + (" and its mirror" if mirror else "")),
+        extra={"extract_s": round(t_extract, 3), "label_s": round(t_label, 3),
+               "teacher_calls": stats["teacher_calls"], "teacher_s": stats["teacher_seconds"],
+               "teacher_ms_per_call": round(1000 * stats["teacher_seconds"] / max(stats["teacher_calls"], 1), 3)},
+    )
+    return timing, KeypointTrack(frame_idx, kp, sc, fps)
+
+
+def _fps_from_rows(rows: list[dict[str, Any]]) -> float:
+    if len(rows) < 2:
+        return 30.0
+    t = np.array([float(r["t_color_ms"]) for r in rows])
+    f = np.array([int(r["frame_index"]) for r in rows])
+    dt = np.diff(t) / np.maximum(np.diff(f), 1)
+    return float(1000.0 / np.median(dt)) if np.median(dt) > 0 else 30.0
+
+
+def time_analyze(
+    video: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    localizer: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+) -> tuple[PipelineTiming, dict[str, Any]]:
+    """``analyze_video`` end to end with the overlay off; returns the timing and analyze's own result."""
+    from gaitpose.analyze import analyze_video
+    from gaitpose.io.video import VideoRecording
+
+    n = VideoRecording(video, decode_depth_track=False).num_frames
+    kwargs: dict[str, Any] = {"overlay": False}
+    if model is not None:
+        kwargs["model"] = model
+    if localizer is not None:
+        kwargs["localizer"] = localizer
+    if threads is not None:
+        kwargs["threads"] = threads
+    t0 = time.perf_counter()
+    result = analyze_video(Path(video), Path(out_dir), **kwargs)
+    seconds = time.perf_counter() - t0
+    detected = int(result.get("frames_with_pose", -1)) if isinstance(result, dict) else -1
+    return PipelineTiming("analyze", n, seconds, detected,
+                          note="gaitpose analyze_video, overlay video off, decode included",
+                          extra={"threads": threads}), result
+
+
+def load_analyze_keypoints(out_dir: str | os.PathLike[str], fps: float | None = None) -> KeypointTrack:
+    """The subject's keypoints from ``analyze``'s ``keypoints.json``.
+
+    The file is COCO-results style: one entry per frame where the subject was found, with
+    ``image_id`` = frame index and ``keypoints`` = flat x, y, score triplets. Frames not listed are
+    missing (NaN), so the track has one row per frame from 0 to the last listed frame.
+    """
+    import json
+
+    path = Path(out_dir) / "keypoints.json"
+    if not path.exists():
+        raise InputError(path, "analyze wrote no keypoints.json")
+    try:
+        entries = json.loads(path.read_text())
+        if not isinstance(entries, list):
+            raise ValueError("expected a list of per-frame entries")
+        n = 1 + max((int(e["image_id"]) for e in entries), default=-1)
+        kp = np.full((n, NUM_KEYPOINTS, 2), np.nan, np.float32)
+        sc = np.zeros((n, NUM_KEYPOINTS), np.float32)
+        for e in entries:
+            a = np.asarray(e["keypoints"], np.float32).reshape(NUM_KEYPOINTS, 3)
+            i = int(e["image_id"])
+            ok = np.isfinite(a[:, :2]).all(-1) & (a[:, 2] > 0)
+            kp[i] = np.where(ok[:, None], a[:, :2], np.nan)
+            sc[i] = np.where(ok, a[:, 2], 0.0)
+        if fps is None:
+            times = [(int(e["image_id"]), float(e["time_s"])) for e in entries if "time_s" in e]
+            fps = 30.0
+            if len(times) >= 2:
+                (f0, t0), (f1, t1) = times[0], times[-1]
+                if t1 > t0 and f1 > f0:
+                    fps = (f1 - f0) / (t1 - t0)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"unexpected keypoints.json layout ({exc})") from None
+    return KeypointTrack(np.arange(n), kp, sc, float(fps))
