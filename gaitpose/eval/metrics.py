@@ -1,0 +1,183 @@
+"""Keypoint metrics (numpy + pycocotools): OKS AP/AR, PCK, torso PCK, pixel errors.
+
+All functions take predictions in full-image pixels, one per labelled record, in record order.
+Only labelled joints (teacher score > 0) count. PCK is normalised by the longer side of the
+annotation box, which stays meaningful for side-view walkers whose torso is foreshortened;
+torso PCK is reported too because it is the usual normalisation in gait papers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gaitpose.labels import PoseRecord
+from gaitpose.skeleton import FOOT_INDICES, INDEX, KEYPOINTS, NUM_KEYPOINTS, OKS_SIGMAS, coco_category
+
+BODY_INDICES: tuple[int, ...] = tuple(i for i in range(NUM_KEYPOINTS) if i not in FOOT_INDICES)
+
+
+def _stack_gt(records: Sequence[PoseRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    gt = np.stack([r.keypoints for r in records]).astype(np.float64)  # (N, K, 2)
+    valid = np.stack([r.scores > 0 for r in records])  # (N, K)
+    boxes = np.stack([r.bbox for r in records]).astype(np.float64)  # (N, 4)
+    return gt, valid, boxes
+
+
+def _check(pred: np.ndarray, records: Sequence[PoseRecord]) -> np.ndarray:
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.shape != (len(records), NUM_KEYPOINTS, 2):
+        raise ValueError(f"predictions have shape {pred.shape}, expected ({len(records)}, {NUM_KEYPOINTS}, 2)")
+    return pred
+
+
+def keypoint_distances(pred: np.ndarray, records: Sequence[PoseRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """(distance in pixels (N, K), labelled mask (N, K))."""
+    pred = _check(pred, records)
+    gt, valid, _ = _stack_gt(records)
+    return np.linalg.norm(pred - gt, axis=-1), valid
+
+
+def torso_sizes(records: Sequence[PoseRecord]) -> np.ndarray:
+    """Mean of the two shoulder-to-opposite-hip diagonals; NaN when neither is labelled."""
+    out = np.full(len(records), np.nan)
+    pairs = ((INDEX["left_shoulder"], INDEX["right_hip"]), (INDEX["right_shoulder"], INDEX["left_hip"]))
+    for n, r in enumerate(records):
+        d = [
+            float(np.linalg.norm(r.keypoints[a] - r.keypoints[b]))
+            for a, b in pairs
+            if r.scores[a] > 0 and r.scores[b] > 0
+        ]
+        if d and max(d) > 1.0:
+            out[n] = float(np.mean(d))
+    return out
+
+
+def pck(
+    pred: np.ndarray,
+    records: Sequence[PoseRecord],
+    threshold: float,
+    norm: str = "bbox",
+    indices: Sequence[int] | None = None,
+) -> float:
+    """Fraction of labelled joints within ``threshold`` x (box longer side | torso size)."""
+    dist, valid = keypoint_distances(pred, records)
+    if norm == "bbox":
+        scale = np.array([max(float(r.bbox[2]), float(r.bbox[3])) for r in records])
+    elif norm == "torso":
+        scale = torso_sizes(records)
+    else:
+        raise ValueError(f"unknown PCK normalisation {norm!r}")
+    ok = valid & np.isfinite(scale)[:, None]
+    if indices is not None:
+        mask = np.zeros(NUM_KEYPOINTS, dtype=bool)
+        mask[list(indices)] = True
+        ok &= mask[None]
+    if not ok.any():
+        return float("nan")
+    hit = dist <= threshold * np.where(np.isfinite(scale), scale, 0.0)[:, None]
+    return float(hit[ok].mean())
+
+
+def per_keypoint_error(pred: np.ndarray, records: Sequence[PoseRecord]) -> dict[str, float | None]:
+    """Mean pixel error of each keypoint over the records where it is labelled (None if never)."""
+    dist, valid = keypoint_distances(pred, records)
+    out: dict[str, float | None] = {}
+    for k, name in enumerate(KEYPOINTS):
+        out[name] = float(dist[valid[:, k], k].mean()) if valid[:, k].any() else None
+    return out
+
+
+def _coco_gt(records: Sequence[PoseRecord]) -> dict[str, Any]:
+    images: dict[int, dict[str, Any]] = {}
+    anns = []
+    for n, r in enumerate(records):
+        images.setdefault(r.image_id, {"id": r.image_id, "width": r.width, "height": r.height, "file_name": ""})
+        v = np.where(r.scores > 0, 2, 0)
+        kp = np.concatenate([np.where(v[:, None] > 0, r.keypoints, 0.0), v[:, None]], axis=1)
+        anns.append(
+            {
+                "id": n + 1,
+                "image_id": r.image_id,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [float(x) for x in r.bbox],
+                "area": float(r.bbox[2] * r.bbox[3]),
+                "num_keypoints": int(v.astype(bool).sum()),
+                "keypoints": [float(x) for x in kp.reshape(-1)],
+            }
+        )
+    return {"images": list(images.values()), "annotations": anns, "categories": [coco_category()]}
+
+
+def oks_ap(pred: np.ndarray, pred_scores: np.ndarray, records: Sequence[PoseRecord]) -> dict[str, float]:
+    """COCO keypoint AP/AR with gaitpose's 21 OKS sigmas (pycocotools COCOeval).
+
+    Each prediction is scored with the mean of its keypoint confidences, as top-down COCO
+    evaluation does with ground-truth boxes.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    pred = _check(pred, records)
+    pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(len(records), NUM_KEYPOINTS)
+    gt = COCO()
+    gt.dataset = _coco_gt(records)
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+    results = []
+    for r, p, s in zip(records, pred, pred_scores, strict=True):
+        kp = np.concatenate([p, s[:, None]], axis=1)
+        results.append(
+            {
+                "image_id": r.image_id,
+                "category_id": 1,
+                "keypoints": [float(x) for x in kp.reshape(-1)],
+                "score": float(np.clip(s.mean(), 1e-6, None)),
+            }
+        )
+    keys = ("AP", "AP50", "AP75", "AP_M", "AP_L", "AR", "AR50", "AR75", "AR_M", "AR_L")
+    if not results or not any(a["num_keypoints"] > 0 for a in gt.dataset["annotations"]):
+        return dict.fromkeys(keys, float("nan"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(OKS_SIGMAS, dtype=np.float64)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {k: float(v) for k, v in zip(keys, ev.stats, strict=True)}
+
+
+def compute_metrics(pred: np.ndarray, pred_scores: np.ndarray, records: Sequence[PoseRecord]) -> dict[str, Any]:
+    """All accuracy metrics for one set of predictions (see module docstring)."""
+    if len(records) == 0:
+        raise ValueError("no labelled records to evaluate")
+    out: dict[str, Any] = dict(oks_ap(pred, pred_scores, records))
+    out["PCK@0.05"] = pck(pred, records, 0.05)
+    out["PCK@0.1"] = pck(pred, records, 0.1)
+    out["PCK@0.2"] = pck(pred, records, 0.2)
+    out["PCKt@0.2"] = pck(pred, records, 0.2, norm="torso")
+    out["PCKt@0.5"] = pck(pred, records, 0.5, norm="torso")
+    out["PCK@0.1_body"] = pck(pred, records, 0.1, indices=BODY_INDICES)
+    out["PCK@0.1_feet"] = pck(pred, records, 0.1, indices=FOOT_INDICES)
+    out["PCK@0.05_body"] = pck(pred, records, 0.05, indices=BODY_INDICES)
+    out["PCK@0.05_feet"] = pck(pred, records, 0.05, indices=FOOT_INDICES)
+    errors = per_keypoint_error(pred, records)
+    dist, valid = keypoint_distances(pred, records)
+    out["mean_px_error"] = float(dist[valid].mean()) if valid.any() else float("nan")
+    feet_mask = np.zeros(NUM_KEYPOINTS, dtype=bool)
+    feet_mask[list(FOOT_INDICES)] = True
+    fv = valid & feet_mask[None]
+    bv = valid & ~feet_mask[None]
+    out["mean_px_error_feet"] = float(dist[fv].mean()) if fv.any() else float("nan")
+    out["mean_px_error_body"] = float(dist[bv].mean()) if bv.any() else float("nan")
+    out["px_error_per_keypoint"] = errors
+    out["px_error_feet"] = {KEYPOINTS[i]: errors[KEYPOINTS[i]] for i in FOOT_INDICES}
+    out["num_samples"] = len(records)
+    out["num_keypoints_labelled"] = int(valid.sum())
+    return out

@@ -1,0 +1,101 @@
+"""``gaitpose train`` and ``gaitpose evaluate``. torch is imported only inside the command bodies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from gaitpose.cliutil import cli_errors
+
+
+def _load_split(path: Path, min_keypoints: int) -> list:
+    from gaitpose.errors import InputError
+    from gaitpose.labels import load_records
+
+    try:
+        records = load_records(path, min_keypoints=min_keypoints)
+    except FileNotFoundError:
+        raise InputError(path, "label file does not exist") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, str(exc).removeprefix(f"{path}: ")) from None
+    return records
+
+
+def train_command(
+    train: Path = typer.Option(..., "--train", help="COCO label file with the training split."),
+    val: Path = typer.Option(..., "--val", help="COCO label file with the validation split."),
+    out: Path = typer.Option(..., "--out", help="Run folder: best.pt, last.pt, config.yaml, log.csv, curves.png."),
+    config: Path | None = typer.Option(None, "--config", help="YAML training config (flags override it)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1),
+    input_size: str | None = typer.Option(None, "--input-size", help="HEIGHTxWIDTH, e.g. 256x192."),
+    in_channels: int | None = typer.Option(None, "--in-channels", help="3 (RGB) or 4 (RGB + depth)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    lr: float | None = typer.Option(None, "--lr"),
+    resume: Path | None = typer.Option(None, "--resume", help="last.pt of an interrupted run."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes."),
+    seed: int | None = typer.Option(None, "--seed"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bars."),
+) -> None:
+    """Train the student on pseudo-labelled crops; the best checkpoint is chosen by validation PCK@0.1."""
+    with cli_errors():
+        from gaitpose.train.config import load_config, parse_input_size
+
+        if in_channels is not None and in_channels not in (3, 4):
+            raise ValueError("--in-channels must be 3 or 4")
+        cfg = load_config(config).updated(
+            epochs=epochs,
+            input_size=parse_input_size(input_size) if input_size else None,
+            in_channels=in_channels,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            threads=threads,
+            workers=workers,
+            seed=seed,
+        )
+        train_records = _load_split(train, cfg.min_keypoints)
+        val_records = _load_split(val, cfg.min_keypoints)
+        if not train_records:
+            raise ValueError(f"{train}: no labelled people to train on")
+
+        from gaitpose.nn.student import build_model
+        from gaitpose.train.loop import seed_everything, train_model
+
+        seed_everything(cfg.seed)  # the initial weights are part of what the seed reproduces
+        model = build_model(cfg.model_config_dict())
+        result = train_model(
+            model, train_records, val_records, cfg, out, resume=resume, progress=not no_progress
+        )
+        best = result["best_metric"]
+        typer.echo(
+            f"trained {result['epochs']} epochs on {len(train_records)} crops ({result['device']}); "
+            f"best val PCK@{cfg.pck_threshold:g} = {'-' if best is None else f'{best:.4f}'} "
+            f"at epoch {result['best_epoch']}; run folder {out}"
+        )
+
+
+def evaluate_command(
+    model: Path = typer.Option(..., "--model", help="A .pt checkpoint or an exported .onnx model."),
+    ann: Path = typer.Option(..., "--ann", help="COCO label file to evaluate on (boxes come from it)."),
+    out: Path = typer.Option(..., "--out", help="Report folder: metrics.json, metrics.md, overlay.png."),
+    flip_test: bool = typer.Option(False, "--flip-test", help="Also run on the mirrored crop and average."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    threads: int | None = typer.Option(None, "--threads", min=1),
+) -> None:
+    """OKS AP/AR, PCK and per-keypoint pixel errors of a model on a label file."""
+    with cli_errors():
+        from gaitpose.eval.evaluate import write_report
+
+        metrics = write_report(model, ann, out, flip_test=flip_test, batch_size=batch_size, threads=threads)
+        headline = {k: round(metrics[k], 4) for k in ("AP", "AP50", "PCK@0.05", "PCK@0.1")}
+        typer.echo(json.dumps({**headline, "params": metrics["params"], "gflops": round(metrics["gflops"], 4)}))
+        typer.echo(f"report written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
