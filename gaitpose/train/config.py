@@ -55,6 +55,7 @@ class TrainConfig:
     aug: AugConfig = field(default_factory=AugConfig)
     seed: int = 0
     workers: int = 2
+    cache_images: bool = True  # decode each subject region once and keep it in memory (see PoseDataset)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 2  # torch.set_num_threads on CPU
     channels_last: bool = True  # about 2x faster training on CPU for depthwise convs

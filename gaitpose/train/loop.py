@@ -221,7 +221,7 @@ def train_model(
 
     ds_kwargs = dict(
         input_size=cfg.input_size, stride=cfg.stride, sigma=cfg.sigma, in_channels=cfg.in_channels,
-        aug=cfg.aug, padding=cfg.padding, seed=cfg.seed,
+        aug=cfg.aug, padding=cfg.padding, seed=cfg.seed, cache=cfg.cache_images,
     )
     train_ds = PoseDataset(train_records, augment=cfg.augment, **ds_kwargs)
     val_ds = PoseDataset(val_records, augment=False, **ds_kwargs) if len(val_records) else None
