@@ -1,0 +1,129 @@
+"""Build the FastAPI app: ``create_app(settings)``; also usable as ``uvicorn service.app:create_app --factory``.
+
+Nothing is loaded at import time: the lifespan loads the ONNX models once, opens the job store,
+recovers jobs a previous process left behind and starts the worker pool; tests pass their own
+settings (tiny model, temporary data folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from service.jobs import JobStore, make_engine
+from service.metrics import ServiceMetrics, make_metrics
+from service.pool import WorkerPool
+from service.routers import analyses, health, pose
+from service.settings import ServiceSettings
+from service.state import AppState, load_models
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+class MetricsMiddleware:
+    """Count requests by route *template* (bounded label set) and status, as plain ASGI."""
+
+    def __init__(self, app, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(template, scope.get("method", ""), str(status["code"])).inc()
+
+
+class SmallBodyLimit:
+    """Bound the bodies of buffered endpoints (``/v1/pose``) before the form parser spools them.
+
+    The analysis upload streams and enforces its own limit; the pose endpoint uses FastAPI's form
+    parsing, which would read any size, so it must declare a Content-Length within the limit
+    (411 without one, 413 over it). The HTTP server already refuses bodies longer than declared.
+    """
+
+    def __init__(self, app, paths: tuple[str, ...], limit: int) -> None:
+        self.app = app
+        self.paths = paths
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            headers = dict(scope["headers"])
+            declared = headers.get(b"content-length")
+            if declared is None or not declared.isdigit():
+                await JSONResponse({"detail": "Content-Length required"}, status_code=411)(scope, receive, send)
+                return
+            if int(declared) > self.limit:
+                detail = f"body larger than the limit of {self.limit / 1048576:.0f} MiB"
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The service app; settings default to ``GAITPOSE_*`` environment variables."""
+    settings = settings or ServiceSettings()
+    metrics = make_metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        t0 = time.perf_counter()
+        (settings.data_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+        store = JobStore(engine)
+        pool = WorkerPool(settings, store, metrics)
+        state = AppState(settings=settings, store=store, pool=pool, metrics=metrics)
+        load_models(state)
+        pool.start()
+        app.state.svc = state
+        log.info("gaitpose service started in %.2f s (analyses possible: %s, workers: %d, auth: %s)",
+                 time.perf_counter() - t0, state.analysis_unavailable() is None, settings.workers,
+                 "api keys" if settings.keys else "none")
+        try:
+            yield
+        finally:
+            pool.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="gaitpose edge service",
+        version="0.1.0",
+        description=(
+            "Upload a walk video, get keypoints, gait events, metrics, an overlay video and a report. "
+            "Send `X-API-Key` when the service is configured with API keys; each key sees only its own jobs."
+        ),
+        lifespan=lifespan,
+    )
+    app.include_router(analyses.router)
+    app.include_router(pose.router)
+    app.include_router(health.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.add_middleware(SmallBodyLimit, paths=("/v1/pose",), limit=settings.pose_upload_limit_bytes + 65536)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,185 @@
+"""``/v1/analyses``: upload a walk video, follow the job, fetch its result files."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+
+from service.jobs import QUEUED, SUCCEEDED, Job, new_job_id
+from service.pool import job_dir, remove_job_files
+from service.schemas import RESULT_FILES, JobList, JobOut, Problem
+from service.state import Owner, State
+from service.uploads import fsync_dir, receive_multipart, sniff_depth, sniff_video
+
+router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
+
+MEDIA_TYPES = {
+    ".json": "application/json", ".csv": "text/csv", ".mp4": "video/mp4", ".html": "text/html",
+    ".png": "image/png",
+}
+UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["video"],
+                    "properties": {
+                        "video": {"type": "string", "format": "binary",
+                                  "description": "Walk recording (mp4/mov, mkv/webm, avi, mpeg)"},
+                        "depth": {"type": "string", "format": "binary",
+                                  "description": "Optional depth recording (RealSense .bag, Kinect .mkv, ...)"},
+                        "height_cm": {"type": "number", "description": "Subject height for metric scaling",
+                                      "example": 172},
+                    },
+                },
+            }
+        },
+    }
+}
+
+
+def job_out(job: Job) -> JobOut:
+    results = {}
+    if job.status == SUCCEEDED and job.result:
+        present = set(job.result.get("files") or RESULT_FILES)
+        results = {name: f"/v1/analyses/{job.id}/{name}" for name in RESULT_FILES if name in present}
+    return JobOut(
+        id=job.id, status=job.status, progress=round(job.progress, 1), error=job.error, filename=job.filename,
+        size_bytes=job.size_bytes, height_cm=job.height_cm, has_depth=job.depth_path is not None,
+        attempts=job.attempts, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at, results=results, summary=job.result,
+    )
+
+
+def _queue_full(state) -> None:
+    if state.store.count(QUEUED) >= state.settings.max_queue:
+        raise HTTPException(429, f"analysis queue is full ({state.settings.max_queue} waiting); retry later",
+                            headers={"Retry-After": "30"})
+
+
+@router.post(
+    "", status_code=202, response_model=JobOut, openapi_extra=UPLOAD_DOC,
+    responses={400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem},
+               415: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem}},
+    summary="Upload a video for gait analysis",
+)
+async def create_analysis(request: Request, state: State, owner: Owner) -> JSONResponse:
+    """Stream the upload to disk, commit the job, answer 202; the analysis runs in a worker process.
+
+    The upload is fully on disk (fsynced) and the job row committed before 202 is sent, so an
+    accepted upload survives any crash after this point.
+    """
+    s = state.settings
+    why = state.analysis_unavailable()
+    if why:
+        raise HTTPException(503, why)
+    await run_in_threadpool(_queue_full, state)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > s.upload_limit_bytes + 65536:
+        raise HTTPException(413, f"upload larger than the limit of {s.upload_limit_mb:.0f} MiB")
+
+    job_id = new_job_id()
+    root = job_dir(s.data_dir, job_id)
+    updir = root / "upload"
+    updir.mkdir(parents=True)
+    try:
+        form = await receive_multipart(request.headers.get("content-type", ""), request.stream(), updir,
+                                       s.upload_limit_bytes, ("video", "depth"))
+        video = form.files.get("video")
+        if video is None:
+            raise HTTPException(400, "missing the 'video' file field")
+        if video.size == 0:
+            raise HTTPException(400, f"{video.client_name}: empty file")
+        vext = sniff_video(video.head)
+        if vext is None:
+            raise HTTPException(415, f"{video.client_name}: not a video file (unrecognised content)")
+        depth = form.files.get("depth")
+        dext = None
+        if depth is not None:
+            if depth.size == 0:
+                raise HTTPException(400, f"{depth.client_name}: empty depth file")
+            dext = sniff_depth(depth.head)
+            if dext is None:
+                raise HTTPException(415, f"{depth.client_name}: not a depth recording (unrecognised content)")
+        height = None
+        raw_h = form.fields.get("height_cm", "").strip()
+        if raw_h:
+            try:
+                height = float(raw_h)
+            except ValueError:
+                raise HTTPException(422, "height_cm must be a number") from None
+            if not math.isfinite(height) or not 50.0 <= height <= 250.0:
+                raise HTTPException(422, "height_cm must be between 50 and 250")
+        vpath = updir / f"video.{vext}"
+        os.replace(video.path, vpath)
+        dpath = None
+        if depth is not None:
+            dpath = updir / f"depth.{dext}"
+            os.replace(depth.path, dpath)
+        fsync_dir(updir)
+        async with state.admission:
+            await run_in_threadpool(_queue_full, state)
+            job = await run_in_threadpool(
+                state.store.create, job_id, owner, video.client_name, str(vpath.resolve()),
+                str(dpath.resolve()) if dpath else None, height, video.size + (depth.size if depth else 0),
+            )
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    state.pool.notify()
+    location = f"/v1/analyses/{job.id}"
+    return JSONResponse(job_out(job).model_dump(), status_code=202, headers={"Location": location})
+
+
+@router.get("", response_model=JobList, summary="List your analyses, newest first")
+def list_analyses(state: State, owner: Owner, limit: int = 100) -> JobList:
+    return JobList(jobs=[job_out(j) for j in state.store.list(owner, max(1, min(limit, 1000)))])
+
+
+def _own_job(state, owner: str, job_id: str) -> Job:
+    job = state.store.get(job_id, owner) if len(job_id) <= 64 else None
+    if job is None:
+        raise HTTPException(404, "no such analysis")
+    return job
+
+
+@router.get("/{job_id}", response_model=JobOut, responses={404: {"model": Problem}}, summary="Job status")
+def get_analysis(job_id: str, state: State, owner: Owner) -> JobOut:
+    return job_out(_own_job(state, owner, job_id))
+
+
+@router.delete("/{job_id}", status_code=204, responses={404: {"model": Problem}},
+               summary="Delete a job, its upload and results (cancels a running analysis)")
+def delete_analysis(job_id: str, state: State, owner: Owner) -> Response:
+    _own_job(state, owner, job_id)
+    state.store.delete(job_id)
+    state.pool.cancel(job_id)
+    remove_job_files(state.settings.data_dir, job_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{job_id}/{name}",
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"model": Problem},
+               409: {"model": Problem}},
+    summary="Download one result file: " + ", ".join(RESULT_FILES),
+)
+def get_result(job_id: str, name: str, state: State, owner: Owner) -> FileResponse:
+    if name not in RESULT_FILES:
+        raise HTTPException(404, f"unknown result file; one of {', '.join(RESULT_FILES)}")
+    job = _own_job(state, owner, job_id)
+    if job.status != SUCCEEDED:
+        raise HTTPException(409, f"analysis is {job.status}; results exist only when it succeeded")
+    path: Path = job_dir(state.settings.data_dir, job.id) / "results" / name
+    if not path.is_file():
+        raise HTTPException(404, f"{name} was not produced for this analysis")
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix],
+                        headers={"Content-Disposition": f'inline; filename="{job.id[:8]}-{name}"'})

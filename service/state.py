@@ -1,0 +1,104 @@
+"""Everything the routes share, built once by the app's lifespan (models, job store, pool, metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from service.jobs import JobStore
+from service.metrics import ServiceMetrics
+from service.pool import WorkerPool
+from service.settings import ServiceSettings, owner_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    settings: ServiceSettings
+    store: JobStore
+    pool: WorkerPool
+    metrics: ServiceMetrics
+    estimator: Any | None = None  # gaitpose.infer.pose.OnnxPoseEstimator
+    localizer: Any | None = None  # gaitpose.infer.localizer.OnnxLocalizer
+    model_info: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    model_error: str | None = None
+    localizer_error: str | None = None
+    # serialises "queue has room?" + insert, so concurrent uploads cannot overshoot max_queue
+    admission: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def analysis_unavailable(self) -> str | None:
+        """Why analyses cannot run now (the engine needs both models), or None when they can."""
+        if self.estimator is None:
+            return f"pose model not loaded: {self.model_error or 'unknown reason'}"
+        if self.localizer is None:
+            return f"person localizer not loaded: {self.localizer_error or 'unknown reason'}"
+        return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_models(state: AppState) -> None:
+    """Load the ONNX models once; a missing or broken model leaves the service up but not ready."""
+    from gaitpose.errors import InputError
+    from gaitpose.infer.pose import OnnxPoseEstimator
+
+    s = state.settings
+    path = s.pose_model_path
+    try:
+        state.estimator = OnnxPoseEstimator(path, s.threads)
+        meta = asdict(state.estimator.meta)
+        state.model_info["pose"] = {"path": path.name, "sha256": _sha256(path), "meta": meta}
+    except InputError as exc:
+        state.model_error = str(exc)
+        log.error("pose model not loaded: %s", exc)
+        state.model_info["pose"] = None
+    loc = s.localizer_model_path
+    state.model_info["localizer"] = None
+    try:
+        from gaitpose.infer.localizer import OnnxLocalizer
+
+        state.localizer = OnnxLocalizer(loc, s.threads)
+        state.model_info["localizer"] = {"path": loc.name, "sha256": _sha256(loc),
+                                         "meta": asdict(state.localizer.meta)}
+    except (ImportError, InputError) as exc:
+        state.localizer_error = str(exc)
+        log.error("localizer not loaded (%s): analyses refused; /v1/pose needs a box or uses the whole image", exc)
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.svc
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def require_owner(state: State, x_api_key: Annotated[str | None, Header()] = None) -> str:
+    """Owner id of the caller: the hash of a valid key, or '' when the service runs without keys."""
+    keys = state.settings.keys
+    if not keys:
+        return ""
+    if x_api_key:
+        given = x_api_key.encode("utf-8")
+        # compare against every key so timing does not tell which one nearly matched
+        ok = [hmac.compare_digest(given, k.encode("utf-8")) for k in keys]
+        if any(ok):
+            return owner_of(x_api_key)
+    raise HTTPException(401, "missing or invalid API key (send it in the X-API-Key header)",
+                        headers={"WWW-Authenticate": "ApiKey"})
+
+
+Owner = Annotated[str, Depends(require_owner)]
