@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gaitpose.infer.localizer import Letterbox, decode_localizer
-from gaitpose.infer.tracker import SubjectTracker
+from gaitpose.infer.tracker import SubjectTracker, box_iou
 from gaitpose.skeleton import NUM_KEYPOINTS
 
 W, H = 640, 360
@@ -105,8 +105,18 @@ def test_tracker_lost_subject_never_adopts_far_bystander() -> None:
     run(tr, loc, range(10))
     loc.with_subject, loc.with_bystander = False, True  # subject occluded, bystander visible far away
     boxes = run(tr, loc, range(10, 20), weak=set(range(10, 20)))
-    assert all(b is None for b in boxes[1:]), "the bystander must not become the subject"
+    # The track coasts on its own prediction for a few frames; it never moves onto the bystander.
+    assert all(b is None or box_iou(np.asarray(b), BYSTANDER) < 0.05 for b in boxes), "bystander adopted"
+    assert any(b is not None for b in boxes[1:5]), "a briefly weak subject should be coasted, not dropped"
     assert tr.localizer_calls == 1 + 9  # start, then every frame after the confidence drop at 10
+
+
+def test_tracker_stops_coasting_after_max_coast_frames() -> None:
+    tr, loc = SubjectTracker((W, H), max_coast=3), FakeLocalizer()
+    run(tr, loc, range(10))
+    loc.with_subject = False  # the localiser no longer sees anyone
+    boxes = run(tr, loc, range(10, 20), weak=set(range(10, 20)))
+    assert all(b is not None for b in boxes[1:3]) and all(b is None for b in boxes[4:])
 
 
 def test_tracker_redetects_when_box_leaves_frame() -> None:

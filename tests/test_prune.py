@@ -82,11 +82,15 @@ def test_bn_scale_slimming_reaches_macs_target():
     sparsity_calls = []
     finetune = _local_finetune(x)
 
+    epochs_seen = []
+
     def counting_finetune(m, epochs, reg, tag):
         sparsity_calls.append((tag, reg is not None))
+        epochs_seen.append(epochs)
         return finetune(m, epochs, reg, tag)
 
-    cfg = PruneConfig(target_macs=0.5, importance="bn-scale", sparsity_epochs=1, steps=2, finetune_epochs=1)
+    cfg = PruneConfig(target_macs=0.5, importance="bn-scale", sparsity_epochs=1, steps=2, finetune_epochs=1,
+                      final_epochs=2)
     pruned, history = slim(model, cfg, counting_finetune)
     params, macs = count_params_macs(pruned, TINY.input_size)
     assert macs <= 0.5 * base_macs and params < base_params
@@ -95,6 +99,7 @@ def test_bn_scale_slimming_reaches_macs_target():
     assert history["steps"][0]["macs_fraction"] > history["steps"][1]["macs_fraction"]
     # sparsity phase and the intermediate fine-tune carry the L1 term; the last fine-tune does not
     assert sparsity_calls == [("sparsity", True), ("prune-step1", True), ("prune-step2", False)]
+    assert epochs_seen == [1, 1, 2]  # the last step gets the longer final fine-tune
     pruned.eval()
     with torch.no_grad():
         out = pruned(x)
@@ -138,7 +143,7 @@ def test_prune_cli_end_to_end(labelled_crops, tmp_path):
     res = CliRunner().invoke(app, [
         "prune", "--model", str(ckpt), "--train", str(labelled_crops), "--val", str(labelled_crops),
         "--target-macs", "0.6", "--out", str(out), "--sparsity-epochs", "1", "--steps", "1",
-        "--finetune-epochs", "1", "--sweep", "0.6", "--latency-runs", "5", "--batch-size", "8",
+        "--finetune-epochs", "1", "--final-epochs", "1", "--sweep", "0.6", "--latency-runs", "5", "--batch-size", "8",
         "--device", "cpu", "--no-finetune-logs",
     ])
     assert res.exit_code == 0, res.output

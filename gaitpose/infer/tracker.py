@@ -53,7 +53,7 @@ class SubjectTracker:
         image_wh: tuple[int, int],
         *,
         roi: Sequence[float] | None = None,
-        min_confidence: float = 0.35,
+        min_confidence: float = 0.25,
         kp_threshold: float = 0.3,
         pad: float = 1.15,
         gate: float = 1.0,
@@ -61,6 +61,7 @@ class SubjectTracker:
         max_gate: float = 3.0,
         min_visible: float = 0.5,
         min_roi_iou: float = 0.1,
+        max_coast: int = 15,
     ) -> None:
         self.image_wh = (int(image_wh[0]), int(image_wh[1]))
         self.roi = None if roi is None else np.asarray(roi, dtype=np.float64)
@@ -72,12 +73,14 @@ class SubjectTracker:
         self.max_gate = max_gate
         self.min_visible = min_visible
         self.min_roi_iou = min_roi_iou
+        self.max_coast = max_coast
         self.box: np.ndarray | None = None  # last box of the subject (from keypoints or a detection)
         self.velocity = np.zeros(2)  # centre displacement per frame (smoothed)
         self.frames_lost = 0
         self.need_detection = True
         self.localizer_calls = 0
         self.detected_this_frame = False
+        self._coasted = False  # this frame's box is a prediction after a failed detection
         self._frame_box: np.ndarray | None = None
 
     # --- state queries ------------------------------------------------------------------------
@@ -150,9 +153,18 @@ class SubjectTracker:
         Calls ``detect`` (the localiser on this frame) only when the track needs it.
         """
         self.detected_this_frame = False
+        self._coasted = False
         box: np.ndarray | None
         if self.need_detection or self.box is None:
             box = self._detect(detect)
+            if box is None and self.box is not None and self.frames_lost < self.max_coast:
+                # The localiser found nobody close (small or occluded subject): coast on the
+                # predicted box for a few frames rather than dropping a subject we just had.
+                box = self.predicted_box()
+                if box is not None and self.visible_fraction(box) < self.min_visible:
+                    box = None
+                self.detected_this_frame = False  # the box is a prediction, not a detection
+                self._coasted = True
         else:
             box = self.predicted_box()
             if box is not None and self.visible_fraction(box) < self.min_visible:
@@ -176,7 +188,7 @@ class SubjectTracker:
 
     def redetect(self, detect: DetectFn) -> np.ndarray | None:
         """Second chance within the same frame after a weak pose (skipped if we already detected)."""
-        if self.detected_this_frame:
+        if self.detected_this_frame or self._coasted:
             return None
         box = self._detect(detect)
         if box is None:

@@ -31,6 +31,8 @@ def prune_cmd(
     reg: float = typer.Option(1e-4, "--reg", help="L1 coefficient on BN scales."),
     steps: int = typer.Option(4, "--steps", help="Iterative pruning steps."),
     finetune_epochs: int = typer.Option(5, "--finetune-epochs", help="Fine-tuning epochs after each step."),
+    final_epochs: int = typer.Option(
+        20, "--final-epochs", help="Fine-tuning epochs after the last step (0: same as --finetune-epochs)."),
     round_to: int = typer.Option(8, "--round-to", help="Pruned widths are multiples of this."),
     max_layer_ratio: float = typer.Option(0.75, "--max-layer-ratio", help="Most of a layer removed per step."),
     sweep: str | None = typer.Option(None, "--sweep", help="MACs targets for a Pareto sweep, e.g. 0.7,0.5,0.35,0.25."),
@@ -49,7 +51,8 @@ def prune_cmd(
 
     with cli_errors():
         cfg = PruneConfig(target_macs=target_macs, importance=importance, sparsity_epochs=sparsity_epochs, reg=reg,
-                          steps=steps, finetune_epochs=finetune_epochs, round_to=round_to,
+                          steps=steps, finetune_epochs=finetune_epochs, final_epochs=final_epochs,
+                          round_to=round_to,
                           max_layer_ratio=max_layer_ratio, seed=seed)
         for path in (model, train, *([val] if val else [])):
             if not path.exists():

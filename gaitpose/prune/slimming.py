@@ -43,6 +43,7 @@ class PruneConfig:
     reg: float = 1e-4  # L1 coefficient on BN scales during the sparsity phase
     steps: int = 4
     finetune_epochs: int = 5  # after each pruning step
+    final_epochs: int = 20  # longer plain fine-tune after the last step, where most accuracy is lost
     round_to: int = 8
     max_layer_ratio: float = 0.75  # at most this fraction of a layer's channels removed per step
     seed: int = 0
@@ -204,11 +205,12 @@ def slim(
         info.update(step=k, params=params, macs_fraction=round(macs / base_macs, 4))
         log.info("prune step %d/%d: MACs %.1fM (%.1f%% of original), params %.0fk", k, cfg.steps, macs / 1e6,
                  100 * macs / base_macs, params / 1e3)
-        if cfg.finetune_epochs > 0:
+        epochs = cfg.final_epochs if k == cfg.steps and cfg.final_epochs > 0 else cfg.finetune_epochs
+        if epochs > 0:
             # Keep the sparsity pressure between steps for bn-scale, so the next step finds small
             # scales again; the last fine-tune is plain.
             reg = bn_regularizer(work, cfg.reg) if cfg.importance == "bn-scale" and k < cfg.steps else None
-            info["finetune"] = _clean(finetune(work, cfg.finetune_epochs, reg, f"prune-step{k}"))
+            info["finetune"] = _clean(finetune(work, epochs, reg, f"prune-step{k}"))
             work.cpu()
         history["steps"].append(info)
     params, macs = model_cost(work)

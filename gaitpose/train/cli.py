@@ -34,6 +34,9 @@ def train_command(
     batch_size: int | None = typer.Option(None, "--batch-size", min=1),
     lr: float | None = typer.Option(None, "--lr"),
     resume: Path | None = typer.Option(None, "--resume", help="last.pt of an interrupted run."),
+    init: Path | None = typer.Option(
+        None, "--init", help="Start from this checkpoint's weights (fresh optimizer and schedule), e.g. to fine-tune."
+    ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes."),
@@ -66,7 +69,17 @@ def train_command(
         from gaitpose.train.loop import seed_everything, train_model
 
         seed_everything(cfg.seed)  # the initial weights are part of what the seed reproduces
-        model = build_model(cfg.model_config_dict())
+        if init is not None:
+            from gaitpose.train.checkpoint import load_model
+
+            model, init_cfg, _ = load_model(init)
+            if tuple(init_cfg.input_size) != tuple(cfg.input_size) or init_cfg.in_channels != cfg.in_channels:
+                raise ValueError(
+                    f"{init}: checkpoint is for input {init_cfg.input_size} x {init_cfg.in_channels} channels; "
+                    f"pass --input-size/--in-channels to match"
+                )
+        else:
+            model = build_model(cfg.model_config_dict())
         result = train_model(
             model, train_records, val_records, cfg, out, resume=resume, progress=not no_progress
         )
