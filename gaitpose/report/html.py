@@ -69,7 +69,7 @@ def _metrics_table(m: Mapping[str, Any]) -> str:
         _lr_row("Step length", m.get("step_length"), length_unit),
         _lr_row("Stride length", m.get("stride_length"), length_unit),
         _lr_row("Walking speed", m.get("walking_speed"), speed_unit),
-        _lr_row("Symmetry", m.get("symmetry"), ""),
+        _lr_row("Step-time symmetry index", m.get("symmetry"), "% (0 = symmetric)"),
         _lr_row("Strides / steps", f"{m.get('n_strides', 0)} / {m.get('n_steps', 0)}", ""),
     ]
     head = "<tr><th>Measure</th><th>Left</th><th>Right</th><th>Value / mean</th><th>Unit</th></tr>"
