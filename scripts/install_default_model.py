@@ -133,6 +133,7 @@ def install(work: Path, models: Path) -> None:
         "- `localizer/model.onnx`: CenterNet-style person localiser (centre heatmap + box size) on the full frame, "
         f"input {l_meta['input_size'][0]}x{l_meta['input_size'][1]} letterboxed.",
         "- `*/meta.json`: sha256, sizes, embedded runtime metadata and the figures below.",
+        "- `student/sample_predictions.jpg`: default student (red) vs teacher labels (green) on test crops.",
         "",
         "## Keypoints",
         "COCO-17 in COCO order, then " + ", ".join(KEYPOINTS[17:]) + " (21 in all; `gaitpose/skeleton.py`).",
@@ -190,6 +191,12 @@ def install(work: Path, models: Path) -> None:
         "- Not a medical device.",
         "",
     ]
+    sample = work / "eval_unpruned_onnx" / "overlay.png"
+    if sample.exists():
+        import cv2
+
+        img = cv2.imread(str(sample))
+        cv2.imwrite(str(student_dir / "sample_predictions.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 85])
     (models / "MODEL_CARD.md").write_text("\n".join(card))
     print(f"installed models into {models}")
 
