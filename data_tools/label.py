@@ -38,11 +38,20 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_tools.subject import PersonDetector, Track, box_centre, build_tracks, choose_subject, iou, parse_roi
+from data_tools.subject import PersonDetector, Track, build_tracks, choose_subject, parse_roi
 from gaitpose.codec import flip_keypoints
 from gaitpose.errors import InputError, NoPersonError
 from gaitpose.fsutil import write_json_atomic
-from gaitpose.geometry import affine_points, box_to_center_size, crop, expand_box, invert_affine, keypoints_to_box
+from gaitpose.geometry import (
+    affine_points,
+    box_center,
+    box_iou,
+    box_to_center_size,
+    crop,
+    expand_box,
+    invert_affine,
+    keypoints_to_box,
+)
 from gaitpose.labels import relative_root
 from gaitpose.manifest import read_manifest
 from gaitpose.skeleton import FLIP_INDEX, NUM_KEYPOINTS, coco_category
@@ -168,7 +177,7 @@ class _Labeller:
             dets = self.detect(img)
             if self.opts.teacher_detect:
                 extra = self.teacher_detection(img)
-                if extra is not None and all(iou(extra, b) < 0.3 for b, _s in dets):
+                if extra is not None and all(box_iou(extra, b) < 0.3 for b, _s in dets):
                     dets.append((extra, 0.0))
             detections[fi] = dets
         tracks = build_tracks(detections, max_gap_frames=3 * step)
@@ -239,10 +248,10 @@ class _Labeller:
     def _plausible(label_box: np.ndarray, ref: np.ndarray | None, gate: float, roi_track: bool) -> bool:
         if ref is None:
             return True
-        c = box_centre(label_box)
+        c = box_center(label_box)
         if roi_track:
             return bool(ref[0] <= c[0] <= ref[0] + ref[2] and ref[1] <= c[1] <= ref[1] + ref[3])
-        d = float(np.linalg.norm(c - box_centre(ref))) / max(float(ref[3]), 1.0)
+        d = float(np.linalg.norm(c - box_center(ref))) / max(float(ref[3]), 1.0)
         ratio = float(label_box[3]) / max(float(ref[3]), 1.0)
         return d <= gate and 0.35 <= ratio <= 2.5
 

@@ -30,22 +30,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from gaitpose.geometry import box_center, box_iou
+
 log = logging.getLogger(__name__)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax0, ay0, aw, ah = (float(v) for v in a)
-    bx0, by0, bw, bh = (float(v) for v in b)
-    ix = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    iy = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
-def box_centre(box: np.ndarray) -> np.ndarray:
-    return np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0], dtype=np.float32)
 
 
 class PersonDetector:
@@ -109,7 +96,7 @@ class Track:
         """Net horizontal displacement in body heights (robust ends: median of the first/last 3 centres)."""
         if len(self) < 2:
             return 0.0
-        cx = np.array([box_centre(b)[0] for b in self.boxes])
+        cx = np.array([box_center(b)[0] for b in self.boxes])
         k = min(3, len(cx) // 2) or 1
         return float(abs(np.median(cx[-k:]) - np.median(cx[:k])) / max(self.median_height, 1.0))
 
@@ -141,7 +128,7 @@ class Track:
         else:
             (f0, b0), (f1, b1) = (self.frames[-2], self.boxes[-2]), (self.frames[-1], self.boxes[-1])
             anchor_f, anchor_b = f1, b1
-        v = (box_centre(b1) - box_centre(b0)) / max(f1 - f0, 1)
+        v = (box_center(b1) - box_center(b0)) / max(f1 - f0, 1)
         out = anchor_b.copy()
         out[:2] += v * (frame - anchor_f)
         return out
@@ -152,8 +139,8 @@ def _matches(box: np.ndarray, ref: np.ndarray, centre_frac: float = 0.75) -> flo
     ratio = float(box[3]) / max(float(ref[3]), 1.0)
     if not 0.6 <= ratio <= 1.67:
         return 0.0
-    d = float(np.linalg.norm(box_centre(box) - box_centre(ref))) / max(float(ref[3]), 1.0)
-    o = iou(box, ref)
+    d = float(np.linalg.norm(box_center(box) - box_center(ref))) / max(float(ref[3]), 1.0)
+    o = box_iou(box, ref)
     if o < 0.2 and d > centre_frac:
         return 0.0
     return o + (1.0 - min(d, 1.0))
@@ -201,7 +188,7 @@ def choose_subject(
         def inside(t: Track) -> int:
             n = 0
             for b in t.boxes:
-                cx, cy = box_centre(b)
+                cx, cy = box_center(b)
                 n += int(roi[0] <= cx <= roi[0] + roi[2] and roi[1] <= cy <= roi[1] + roi[3])
             return n
 

@@ -6,47 +6,19 @@ inside the command bodies, so ``gaitpose analyze`` works on an edge box without 
 
 from __future__ import annotations
 
-import importlib
-import logging
-
-import typer
+from gaitpose.cliutil import make_app
 
 COMMAND_MODULES = (
     "gaitpose.train.cli",  # train, evaluate
     "gaitpose.prune.cli",  # prune
     "gaitpose.export.cli",  # export, quantize
-    "gaitpose.analyze_cli",  # analyze
+    "gaitpose.analyze_cli",  # analyze, train-localizer
     "gaitpose.bench_cli",  # bench
 )
 
-app = typer.Typer(
-    name="gaitpose",
-    help="Train, compress and run a compact gait keypoint model; analyse gait videos.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = make_app(
+    "gaitpose", "Train, compress and run a compact gait keypoint model; analyse gait videos.", COMMAND_MODULES
 )
-
-
-@app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-
-
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("gaitpose"):
-                continue  # command module not present in this build
-            raise
-        module.register(app)
-
-
-_register_all()
 
 
 def main() -> None:

@@ -43,6 +43,22 @@ def keypoints_to_box(keypoints: np.ndarray, valid: np.ndarray | None = None) -> 
     return np.array([x0, y0, max(x1 - x0, 1.0), max(y1 - y0, 1.0)], dtype=np.float32)
 
 
+def box_center(box_xywh: np.ndarray) -> np.ndarray:
+    """Centre (cx, cy) of an (x, y, w, h) box."""
+    return np.array([box_xywh[0] + box_xywh[2] / 2.0, box_xywh[1] + box_xywh[3] / 2.0], dtype=np.float64)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (x, y, w, h) boxes (0 when both are empty)."""
+    ax0, ay0, aw, ah = (float(v) for v in a)
+    bx0, by0, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
 def expand_box(box_xywh: np.ndarray, factor: float, image_wh: tuple[int, int] | None = None) -> np.ndarray:
     """Grow a box about its centre; optionally clip it to the image."""
     x, y, w, h = (float(v) for v in box_xywh)

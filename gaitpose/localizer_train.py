@@ -29,8 +29,8 @@ import torch
 from gaitpose.codec import input_to_heatmap
 from gaitpose.errors import InputError
 from gaitpose.fsutil import write_json_atomic
+from gaitpose.geometry import box_iou
 from gaitpose.infer.localizer import Letterbox, decode_localizer
-from gaitpose.infer.tracker import box_iou
 from gaitpose.labels import load_records
 from gaitpose.modelmeta import ModelMeta
 from gaitpose.nn.localizer import LocalizerConfig, LocalizerForExport, build_localizer, localizer_loss

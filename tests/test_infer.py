@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gaitpose.geometry import box_iou
 from gaitpose.infer.localizer import Letterbox, decode_localizer
-from gaitpose.infer.tracker import SubjectTracker, box_iou
+from gaitpose.infer.tracker import SubjectTracker
 from gaitpose.skeleton import NUM_KEYPOINTS
 
 W, H = 640, 360

@@ -25,24 +25,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gaitpose.geometry import expand_box, keypoints_to_box
+from gaitpose.geometry import box_center, box_iou, expand_box, keypoints_to_box
 
 Detection = tuple[np.ndarray, float]
 DetectFn = Callable[[], Sequence[Detection]]
-
-
-def _center(box: np.ndarray) -> np.ndarray:
-    return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2], dtype=np.float64)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ax0, ay0, aw, ah = (float(v) for v in a)
-    bx0, by0, bw, bh = (float(v) for v in b)
-    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 class SubjectTracker:
@@ -114,9 +100,9 @@ class SubjectTracker:
             return None
         if self.roi is None:
             return max(dets, key=lambda d: d[1])
-        rc = _center(self.roi)
+        rc = box_center(self.roi)
         scale = max(float(self.roi[3]), 1.0)
-        best = max(dets, key=lambda d: (box_iou(d[0], self.roi), -np.linalg.norm(_center(d[0]) - rc) / scale))
+        best = max(dets, key=lambda d: (box_iou(d[0], self.roi), -np.linalg.norm(box_center(d[0]) - rc) / scale))
         return best if box_iou(best[0], self.roi) >= self.min_roi_iou else None
 
     def match_cost(self, box: np.ndarray) -> float:
@@ -124,7 +110,7 @@ class SubjectTracker:
         pred = self.predicted_box()
         assert pred is not None
         h = max(float(pred[3]), 1.0)
-        dist = float(np.linalg.norm(_center(box) - _center(pred))) / h
+        dist = float(np.linalg.norm(box_center(box) - box_center(pred))) / h
         size = abs(np.log(max(float(box[3]), 1.0) / h)) + 0.5 * abs(np.log(max(float(box[2]), 1.0) / max(pred[2], 1.0)))
         return dist + size
 
@@ -220,7 +206,7 @@ class SubjectTracker:
 
     def _move_to(self, new: np.ndarray) -> None:
         if self.box is not None and self.frames_lost == 0:
-            step = _center(new) - _center(self.box)
+            step = box_center(new) - box_center(self.box)
             self.velocity = 0.5 * self.velocity + 0.5 * step
         elif self.box is None:
             self.velocity = np.zeros(2)

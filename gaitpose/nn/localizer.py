@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaitpose.nn.student import conv_bn, init_conv_bn_weights
+
 HEAT, SIZE_W, SIZE_H, OFF_X, OFF_Y = range(5)
 
 
@@ -51,20 +53,13 @@ class LocalizerConfig:
         return cls(**d)
 
 
-def _conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-    if act:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
 class DSBlock(nn.Module):
     """Depthwise 3x3 + pointwise 1x1, both followed by BN; residual when shapes allow."""
 
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
-        self.dw = _conv_bn(cin, cin, 3, stride, groups=cin)
-        self.pw = _conv_bn(cin, cout, 1)
+        self.dw = conv_bn(cin, cin, 3, stride, groups=cin)
+        self.pw = conv_bn(cin, cout, 1)
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,7 +75,7 @@ class PersonLocalizer(nn.Module):
         self.cfg = cfg = cfg or LocalizerConfig()
         if cfg.stride != 4:
             raise ValueError("the localiser decodes at stride 4")
-        self.stem = _conv_bn(3, cfg.stem_channels, 3, 2)
+        self.stem = conv_bn(3, cfg.stem_channels, 3, 2)
         cin = cfg.stem_channels
         stages = []
         for cout, reps in cfg.stages:
@@ -89,21 +84,14 @@ class PersonLocalizer(nn.Module):
             cin = cout
         self.stages = nn.ModuleList(stages)
         d = cfg.decoder_channels
-        self.laterals = nn.ModuleList([_conv_bn(c, d, 1) for c, _ in cfg.stages])
+        self.laterals = nn.ModuleList([conv_bn(c, d, 1) for c, _ in cfg.stages])
         self.refine = nn.Sequential(DSBlock(d, d, 1), DSBlock(d, d, 1))
         self.heat = nn.Conv2d(d, 1, 1)
         self.box = nn.Conv2d(d, 4, 1)
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn_weights(self)
         nn.init.normal_(self.heat.weight, std=0.001)
         nn.init.constant_(self.heat.bias, -4.6)  # CenterNet prior: sigmoid ~ 0.01 everywhere
         nn.init.normal_(self.box.weight, std=0.001)

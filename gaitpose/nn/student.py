@@ -70,6 +70,18 @@ def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, act: b
     return nn.Sequential(*layers)
 
 
+def init_conv_bn_weights(module: nn.Module) -> None:
+    """He-normal convolutions, unit BN scales: the start every gaitpose network trains from."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
         super().__init__()
@@ -120,14 +132,7 @@ class StudentPose(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn_weights(self)
         nn.init.normal_(self.head.weight, std=0.001)
         nn.init.zeros_(self.head.bias)
 
