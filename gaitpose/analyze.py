@@ -12,7 +12,6 @@ outputs, all written inside ``fsutil.staged_dir`` so a failure never leaves a ha
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError, NoPersonError
-from gaitpose.fsutil import staged_dir, write_json_atomic, write_text_atomic
+from gaitpose.fsutil import file_sha256, staged_dir, write_json_atomic, write_text_atomic
 from gaitpose.infer.localizer import OnnxLocalizer
 from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.infer.tracker import SubjectTracker
@@ -80,13 +79,6 @@ def parse_roi(text: str | Sequence[float] | None) -> np.ndarray | None:
         raise ValueError(f"--roi must be X,Y,W,H with positive W and H, got {text!r}")
     return np.asarray(vals, dtype=np.float64)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -361,10 +353,10 @@ def analyze_video(
             report(0.97)
             elapsed = time.perf_counter() - t_start
             model_info = {
-                "pose_model": model_path.name, "pose_model_sha256": _sha256(model_path),
+                "pose_model": model_path.name, "pose_model_sha256": file_sha256(model_path),
                 "pose_model_version": estimator.meta.version, "pose_input_size": list(estimator.meta.input_size),
                 "pose_in_channels": estimator.meta.in_channels,
-                "localizer_model": loc_path.name, "localizer_sha256": _sha256(loc_path),
+                "localizer_model": loc_path.name, "localizer_sha256": file_sha256(loc_path),
                 "localizer_input_size": list(loc.meta.input_size),
             }
             processing = {

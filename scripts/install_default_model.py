@@ -8,23 +8,19 @@ the card cannot drift from what was measured.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from gaitpose.fsutil import file_sha256
 from gaitpose.infer.pose import load_onnx_meta
 from gaitpose.skeleton import KEYPOINTS
 
 
 def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -73,7 +69,7 @@ def install(work: Path, models: Path) -> None:
     s_meta = _onnx_meta_dict(student_dir / "model.onnx")
     student_json = {
         "files": {
-            "model.onnx": {"sha256": _sha(student_dir / "model.onnx"),
+            "model.onnx": {"sha256": file_sha256(student_dir / "model.onnx"),
                            "bytes": (student_dir / "model.onnx").stat().st_size, "precision": "fp32", "default": True},
         },
         "meta": s_meta,
@@ -87,11 +83,13 @@ def install(work: Path, models: Path) -> None:
     }
     if (student_dir / "model.int8.onnx").exists():
         student_json["files"]["model.int8.onnx"] = {
-            "sha256": _sha(student_dir / "model.int8.onnx"), "bytes": (student_dir / "model.int8.onnx").stat().st_size,
+            "sha256": file_sha256(student_dir / "model.int8.onnx"),
+            "bytes": (student_dir / "model.int8.onnx").stat().st_size,
             "precision": "int8 (QDQ, head in float)", "default": bool(q.get("recommend_int8")),
         }
     student_json["files"]["model.pruned.onnx"] = {
-        "sha256": _sha(student_dir / "model.pruned.onnx"), "bytes": (student_dir / "model.pruned.onnx").stat().st_size,
+        "sha256": file_sha256(student_dir / "model.pruned.onnx"),
+            "bytes": (student_dir / "model.pruned.onnx").stat().st_size,
         "precision": "fp32, network-slimming pruned to half the MACs", "default": False,
         "test_metrics": {k: ev_pruned.get(k) for k in ("AP", "PCK@0.1", "PCK@0.1_feet")},
     }
@@ -100,7 +98,7 @@ def install(work: Path, models: Path) -> None:
     l_meta = _onnx_meta_dict(loc_dir / "model.onnx")
     loc_summary = _load(work / "localizer" / "summary.json")
     (loc_dir / "meta.json").write_text(json.dumps({
-        "files": {"model.onnx": {"sha256": _sha(loc_dir / "model.onnx"),
+        "files": {"model.onnx": {"sha256": file_sha256(loc_dir / "model.onnx"),
                                  "bytes": (loc_dir / "model.onnx").stat().st_size}},
         "meta": l_meta,
         "training": loc_summary,

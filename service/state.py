@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -43,17 +41,10 @@ class AppState:
         return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_models(state: AppState) -> None:
     """Load the ONNX models once; a missing or broken model leaves the service up but not ready."""
     from gaitpose.errors import InputError
+    from gaitpose.fsutil import file_sha256
     from gaitpose.infer.pose import OnnxPoseEstimator
 
     s = state.settings
@@ -61,7 +52,7 @@ def load_models(state: AppState) -> None:
     try:
         state.estimator = OnnxPoseEstimator(path, s.threads)
         meta = asdict(state.estimator.meta)
-        state.model_info["pose"] = {"path": path.name, "sha256": _sha256(path), "meta": meta}
+        state.model_info["pose"] = {"path": path.name, "sha256": file_sha256(path), "meta": meta}
     except InputError as exc:
         state.model_error = str(exc)
         log.error("pose model not loaded: %s", exc)
@@ -72,7 +63,7 @@ def load_models(state: AppState) -> None:
         from gaitpose.infer.localizer import OnnxLocalizer
 
         state.localizer = OnnxLocalizer(loc, s.threads)
-        state.model_info["localizer"] = {"path": loc.name, "sha256": _sha256(loc),
+        state.model_info["localizer"] = {"path": loc.name, "sha256": file_sha256(loc),
                                          "meta": asdict(state.localizer.meta)}
     except (ImportError, InputError) as exc:
         state.localizer_error = str(exc)

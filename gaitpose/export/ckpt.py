@@ -6,20 +6,11 @@ ways a user can hand us the wrong file into :class:`~gaitpose.errors.InputError`
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 from gaitpose.errors import InputError
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_student(path: str | os.PathLike[str]) -> tuple[Any, Any, dict[str, Any]]:

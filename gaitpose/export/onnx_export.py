@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError
-from gaitpose.export.ckpt import file_sha256
-from gaitpose.fsutil import atomic_path
+from gaitpose.fsutil import atomic_path, file_sha256
 from gaitpose.modelmeta import META_KEY, ModelMeta
 
 log = logging.getLogger(__name__)
