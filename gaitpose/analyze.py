@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from gaitpose.fsutil import file_sha256, staged_dir, write_json_atomic, write_te
 from gaitpose.infer.localizer import OnnxLocalizer
 from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.infer.tracker import SubjectTracker
+from gaitpose.io.prefetch import prefetch
 from gaitpose.skeleton import KEYPOINTS, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
@@ -279,6 +281,17 @@ def _jsonable(obj: Any) -> Any:
 # --- the job ---------------------------------------------------------------------------------
 
 
+def _warm_imports() -> None:
+    """Import the gait and plotting stacks (scipy, matplotlib) ahead of their first use."""
+    try:
+        import gaitpose.gait.analysis  # noqa: F401
+        from gaitpose.report.plots import warm_up
+
+        warm_up()
+    except Exception:  # an import error will surface, with its traceback, where the module is used
+        log.debug("warm-up import failed", exc_info=True)
+
+
 def analyze_video(
     video: Path,
     out_dir: Path,
@@ -292,6 +305,7 @@ def analyze_video(
     overlay: bool = True,
     roi: Sequence[float] | str | None = None,
     timestamps: Path | None = None,
+    prefetch_frames: int = 4,
 ) -> dict[str, Any]:
     """Analyse one gait video; returns a JSON-able summary (frames, fps, elapsed, output paths, headline metrics).
 
@@ -309,7 +323,9 @@ def analyze_video(
     loc_path = _resolve(localizer, LOCALIZER_MODEL, "localizer", "--localizer")
     if height_cm is not None and not (50.0 <= float(height_cm) <= 250.0):
         raise ValueError(f"--height-cm must be between 50 and 250, got {height_cm}")
-    from gaitpose.gait.analysis import analyze_gait  # scipy: imported after the cheap checks
+    # scipy and matplotlib take about a second to import on a small CPU; do it on a thread while
+    # the frames decode (the main thread's imports below wait for it if it is not done yet).
+    threading.Thread(target=_warm_imports, name="gaitpose-imports", daemon=True).start()
     from gaitpose.io import open_recording
 
     rec = open_recording(video, depth=depth, timestamps=timestamps)  # InputError for missing/empty/corrupt files
@@ -319,8 +335,10 @@ def analyze_video(
     report(0.0)
     warnings: list[str] = []
     with rec:
-        track = track_video(rec.color_frames(), estimator, loc, roi=roi_arr, total_frames=rec.num_frames,
-                            progress=report, progress_span=(0.0, 0.8))
+        t_setup = time.perf_counter() - t_start
+        # Decoding runs a few frames ahead on its own thread, overlapping with inference.
+        track = track_video(prefetch(rec.color_frames(), depth=prefetch_frames), estimator, loc, roi=roi_arr,
+                            total_frames=rec.num_frames, progress=report, progress_span=(0.0, 0.8))
         if track.n_frames == 0:
             raise InputError(video, "no frames could be decoded")
         if not track.accepted.any():
@@ -330,12 +348,16 @@ def analyze_video(
         if rec.has_depth:
             depth_frames, intrinsics = _depth_for_frames(rec, track.times_s, warnings)
         report(0.82)
+        t_gait = time.perf_counter()
+        from gaitpose.gait.analysis import analyze_gait
         kp = np.where(track.accepted[:, None, None], track.keypoints, np.nan).astype(np.float64)
         sc = np.where(track.accepted[:, None], track.scores, 0.0).astype(np.float64)
         result = analyze_gait(kp, sc, fps, depth_frames=depth_frames, intrinsics=intrinsics,
                               height_cm=height_cm)
         warnings = [*warnings, *list(result.warnings)]
         report(0.86)
+        t_outputs = time.perf_counter()
+        stage_s = {"setup": t_setup, "frames": track.pose_seconds, "gait": t_outputs - t_gait}
         with staged_dir(out_dir) as tmp:
             write_keypoints_json(tmp / "keypoints.json", track)
             write_keypoints_csv(tmp / "keypoints.csv", track)
@@ -348,10 +370,12 @@ def analyze_video(
             overlay_frames = 0
             if overlay:
                 draw_kp = np.where(np.isfinite(result.kpts), result.kpts, track.keypoints)
-                overlay_frames = write_overlay((f.rgb for f in rec.color_frames()), draw_kp, track.scores,
-                                               result.events, fps, tmp / "overlay.mp4", boxes=track.boxes)
+                frames = (f.rgb for f in prefetch(rec.color_frames(), depth=prefetch_frames))
+                overlay_frames = write_overlay(frames, draw_kp, track.scores, result.events, fps,
+                                               tmp / "overlay.mp4", boxes=track.boxes)
             report(0.97)
             elapsed = time.perf_counter() - t_start
+            stage_s["outputs"] = time.perf_counter() - t_outputs
             model_info = {
                 "pose_model": model_path.name, "pose_model_sha256": file_sha256(model_path),
                 "pose_model_version": estimator.meta.version, "pose_input_size": list(estimator.meta.input_size),
@@ -369,6 +393,7 @@ def analyze_video(
                 "threads": threads, "elapsed_s": elapsed, "depth": bool(depth_frames is not None),
                 "height_cm": height_cm, "roi": None if roi_arr is None else roi_arr.tolist(),
                 "overlay_frames": overlay_frames,
+                "stage_seconds": {k: round(v, 3) for k, v in stage_s.items()},
             }
             metrics = _jsonable({
                 **dict(result.metrics),

@@ -135,3 +135,34 @@ def test_malformed_input_is_a_clear_error() -> None:
         analyze_gait(w.kpts[:, :17], w.scores, w.fps)
     with pytest.raises(ValueError, match="fps"):
         analyze_gait(w.kpts, w.scores, 0.0)
+
+
+def test_bilateral_events_ignore_leg_labels_swapped_between_crossings() -> None:
+    """Labels swapped from one leg crossing to the next (half a stride, a heel strike inside) and not
+    repaired: per-foot Zeni then reports the wrong foot and a broken alternation, the bilateral
+    detector still times and assigns every step correctly."""
+    w = synthetic_walk(n_frames=180)
+    dx = w.kpts[:, INDEX["left_ankle"], 0] - w.kpts[:, INDEX["right_ankle"], 0]
+    cross = np.flatnonzero(np.diff(np.sign(dx)) != 0)
+    frames = list(range(cross[3] + 1, cross[4] + 1))
+    k = _swap_legs(w.kpts, frames)
+    segs = [(0, 180)]
+
+    def heel_strikes(events: list, foot: str) -> list[float]:
+        return [e.time_s * w.fps for e in events if e.foot == foot and e.event == "heel_strike"]
+
+    bilateral = detect_events(k, w.fps, segs)
+    for foot in ("left", "right"):
+        hs = heel_strikes(bilateral, foot)
+        _match(hs, _inner(w.heel_strikes[foot], hs), 1.0)
+        to = [e.time_s * w.fps for e in bilateral if e.foot == foot and e.event == "toe_off"]
+        _match(to, _inner(w.toe_offs[foot], to), 1.0)
+    per_foot = detect_events(k, w.fps, segs, method="per_foot")
+    wrong = 0
+    for foot in ("left", "right"):
+        hs = heel_strikes(per_foot, foot)
+        truth = _inner(w.heel_strikes[foot], hs)
+        wrong += len(hs) != len(truth) or any(np.abs(np.asarray(hs) - t).min() > 1.0 for t in truth)
+    assert wrong, "the swapped stretch should defeat per-foot Zeni (else this test proves nothing)"
+    with pytest.raises(ValueError, match="unknown event method"):
+        detect_events(k, w.fps, segs, method="magic")  # type: ignore[arg-type]

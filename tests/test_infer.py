@@ -171,3 +171,20 @@ def test_letterbox_round_trip_and_padding() -> None:
     canvas = lb.apply(img)
     assert canvas.shape == (192, 320, 3)
     assert canvas[:6].max() == 0 and canvas[186:].max() == 0 and canvas[6:186].min() == 255
+
+
+def test_tracker_searches_every_other_frame_until_the_subject_appears() -> None:
+    tr, loc = SubjectTracker((W, H)), FakeLocalizer()
+    loc.with_subject = False
+    boxes = run(tr, loc, range(6))
+    assert boxes == [None] * 6
+    assert loc.frames == [0, 2, 4], "while nobody is tracked the localiser runs on every 2nd frame"
+    loc.with_subject = True
+    boxes = run(tr, loc, range(6, 12))
+    # Found at frame 6 (a search frame), then tracked from keypoints with no further localiser calls.
+    assert loc.frames == [0, 2, 4, 6]
+    assert all(b is not None for b in boxes)
+    tr, loc = SubjectTracker((W, H), search_every=1), FakeLocalizer()
+    loc.with_subject = False
+    run(tr, loc, range(4))
+    assert loc.frames == [0, 1, 2, 3]

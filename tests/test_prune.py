@@ -144,10 +144,17 @@ def test_prune_cli_end_to_end(labelled_crops, tmp_path):
         "prune", "--model", str(ckpt), "--train", str(labelled_crops), "--val", str(labelled_crops),
         "--target-macs", "0.6", "--out", str(out), "--sparsity-epochs", "1", "--steps", "1",
         "--finetune-epochs", "1", "--final-epochs", "1", "--sweep", "0.6", "--latency-runs", "5", "--batch-size", "8",
-        "--device", "cpu", "--no-finetune-logs",
+        "--device", "cpu", "--no-finetune-logs", "--distill-weight", "0.25",
     ])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
+    # distillation is on by default: recorded, and every fine-tune really trained against the teacher
+    assert report["config"]["distill"] is True and report["config"]["distill_weight"] == 0.25
+    finetunes = [report["sparsity"], *(st["finetune"] for st in report["history"]["steps"])]
+    assert len(finetunes) == 2
+    for ft in finetunes:
+        assert ft["distill_weight"] == 0.25 and ft["distill_loss"] > 0, ft
+    assert "distilled from the original model, weight 0.25" in (out / "report.md").read_text()
     assert report["after"]["macs"] <= 0.6 * report["before"]["macs"]
     for side in ("before", "after"):
         assert set(report[side]["latency_ms"]) == {"threads=1", "threads=2"}
@@ -205,4 +212,50 @@ def test_prune_cli_bad_inputs(tmp_path, labelled_crops):
     wrong = runner.invoke(app, ["prune", "--model", str(junk), "--train", str(labelled_crops),
                                 "--out", str(tmp_path / "o"), "--importance", "taylor"])
     assert wrong.exit_code != 0 and "--importance" in wrong.stderr
+    heavy = runner.invoke(app, ["prune", "--model", str(junk), "--train", str(labelled_crops),
+                                "--out", str(tmp_path / "o"), "--distill-weight", "1.5"])
+    assert heavy.exit_code != 0 and "--distill-weight" in heavy.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("distill", [True, False])
+def test_prune_distils_from_the_original_model(labelled_crops, tmp_path, monkeypatch, distill):
+    """Every fine-tune gets the model as loaded (not the sparsity-trained or pruned one) as teacher,
+    or none with --no-distill. Training is replaced by a stub that only shrinks BN scales."""
+    import gaitpose.train.loop as loop
+    from gaitpose.prune.pipeline import run_prune
+    from gaitpose.prune.slimming import PruneConfig
+    from gaitpose.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    original = build_model(TINY).eval()
+    ckpt = save_checkpoint(tmp_path / "student.pt", original, TINY)
+    reference = {k: v.clone() for k, v in original.state_dict().items()}
+    calls = []
+
+    def fake_train(model, train_records, val_records, cfg, out, *, distill_from=None, distill_weight=0.5, **kw):
+        teacher = None if distill_from is None else distill_from.state_dict()
+        calls.append((kw["log_prefix"], teacher, distill_weight))
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.mul_(0.5)  # "training" changes the student, never the teacher
+        return {"history": [], "distill_weight": distill_weight if teacher is not None else None}
+
+    monkeypatch.setattr(loop, "train_model", fake_train)
+    cfg = PruneConfig(target_macs=0.6, sparsity_epochs=1, steps=2, finetune_epochs=1, final_epochs=1,
+                      distill=distill, distill_weight=0.3)
+    report = run_prune(ckpt, labelled_crops, None, tmp_path / "out", cfg, device="cpu", latency_runs=2,
+                       keep_finetune_logs=False)
+    assert [c[0] for c in calls] == ["[sparsity] ", "[prune-step1] ", "[prune-step2] "]
+    assert report["config"]["distill"] is distill and report["config"]["distill_weight"] == 0.3
+    for _, teacher, weight in calls:
+        if not distill:
+            assert teacher is None
+            continue
+        assert weight == 0.3 and teacher.keys() == reference.keys()
+        for k, v in reference.items():
+            torch.testing.assert_close(teacher[k], v, rtol=0, atol=0, msg=k)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert ("distilled from the original model, weight 0.3" in md) is distill
+    assert ("no distillation" in md) is not distill

@@ -154,8 +154,8 @@ def _foot_signal(k: np.ndarray, pel_x: np.ndarray, side: str, point: str, seg: t
     return x - pel_x[s:e]
 
 
-def _extrema(sig: np.ndarray, fps: float, maximum: bool) -> list[tuple[float, float]]:
-    """(sub-frame index, value) of prominent local extrema of a NaN-holed signal."""
+def _extrema(sig: np.ndarray, fps: float, maximum: bool, min_sep_s: float = 0.4) -> list[tuple[float, float]]:
+    """(sub-frame index, value) of prominent local extrema of a NaN-holed signal, ``min_sep_s`` apart."""
     y = sig if maximum else -sig
     finite = y[np.isfinite(y)]
     if finite.size < 5:
@@ -167,7 +167,7 @@ def _extrema(sig: np.ndarray, fps: float, maximum: bool) -> list[tuple[float, fl
     for s, e in finite_runs(np.isfinite(y)):
         if e - s < 3:
             continue
-        peaks, _ = find_peaks(y[s:e], prominence=0.25 * amp, distance=max(1, round(0.4 * fps)))
+        peaks, _ = find_peaks(y[s:e], prominence=0.25 * amp, distance=max(1, round(min_sep_s * fps)))
         for p in peaks:
             out.append((s + p + _parabolic(y[s:e], int(p)), float(sig[s + p])))
     return out
@@ -186,17 +186,30 @@ def _alternate(events: list[tuple[float, str, float]]) -> list[tuple[float, str,
     return out
 
 
+Method = Literal["bilateral", "per_foot"]
+
+
 def detect_events(
-    kpts: np.ndarray, fps: float, segments: list[tuple[int, int]] | None = None
+    kpts: np.ndarray,
+    fps: float,
+    segments: list[tuple[int, int]] | None = None,
+    *,
+    method: Method = "bilateral",
 ) -> list[GaitEvent]:
     """Heel strikes and toe offs of both feet inside walking segments, sorted by time.
 
     ``kpts`` should be cleaned (see :func:`gaitpose.gait.filters.clean_trajectories`). Peaks must
-    have a prominence of at least a quarter of the signal's 5-95 % range and be at least 0.4 s
-    apart (a stride is never shorter than ~0.6 s in walking), which rejects residual jitter.
-    Each foot's events are made to alternate HS/TO; the ones implausible for walking are dropped.
+    have a prominence of at least a quarter of the signal's 5-95 % range, which rejects residual
+    jitter. Each foot's events are made to alternate HS/TO.
+
+    ``method="per_foot"`` is Zeni's method as published: one signal per foot, peaks at least 0.4 s
+    apart (a stride is never shorter than ~0.6 s in walking). ``"bilateral"`` (default) finds the
+    *timing* of every step from both feet together and only then decides which foot it was; see
+    :func:`_bilateral_events`. It falls back to per-foot where one foot is mostly unseen.
     """
     k = np.asarray(kpts, dtype=np.float64)
+    if method not in ("bilateral", "per_foot"):
+        raise ValueError(f"unknown event method {method!r} (bilateral | per_foot)")
     if segments is None:
         segments = walking_segments(k, fps)
     pel_x = fill_gaps(pelvis(k)[:, 0], max(1, round(0.25 * fps)))
@@ -205,13 +218,78 @@ def detect_events(
         d = segment_direction(k, seg)
         if d == 0:
             continue
-        for side in ("left", "right"):
-            hs_sig = _foot_signal(k, pel_x, side, "heel", seg) * d
-            to_sig = _foot_signal(k, pel_x, side, "toe", seg) * d
-            cand = [(i, "heel_strike", v) for i, v in _extrema(hs_sig, fps, True)]
-            cand += [(i, "toe_off", v) for i, v in _extrema(to_sig, fps, False)]
+        sig = {(side, kind): _foot_signal(k, pel_x, side, point, seg) * d
+               for side in ("left", "right") for kind, point in (("heel_strike", "heel"), ("toe_off", "toe"))}
+        both_seen = all(np.isfinite(v).mean() >= 0.7 for v in sig.values())
+        if method == "bilateral" and both_seen:
+            per_side = _bilateral_events(sig, fps)
+        else:
+            per_side = {}
+            for side in ("left", "right"):
+                cand = [(i, "heel_strike", v) for i, v in _extrema(sig[(side, "heel_strike")], fps, True)]
+                cand += [(i, "toe_off", v) for i, v in _extrema(sig[(side, "toe_off")], fps, False)]
+                per_side[side] = cand
+        for side, cand in per_side.items():
             for i, kind, _ in _alternate(cand):
                 t = seg[0] + i
                 events.append(GaitEvent(side, kind, round(t), float(t / fps)))  # type: ignore[arg-type]
     events.sort(key=lambda ev: (ev.time_s, ev.foot, ev.event))
     return events
+
+
+def _bilateral_events(
+    sig: dict[tuple[str, str], np.ndarray], fps: float
+) -> dict[str, list[tuple[float, str, float]]]:
+    """Zeni events found on both feet at once, then assigned to feet by alternation.
+
+    Why: a compact 2D model sometimes labels the legs the wrong way round for a stretch of frames
+    in a side view (the far leg is half hidden), and the swap correction cannot always tell which
+    stretch was wrong. Each wrong stretch gives per-foot Zeni an extra or a missing heel strike,
+    which ruins cadence. But *a* heel strike happens whenever the leading foot -- whichever it is
+    -- is furthest ahead of the pelvis, so the peaks of ``max(left, right)`` time every step no
+    matter how the legs are labelled (likewise toe offs: troughs of ``min(left, right)``).
+
+    The feet are then assigned by the one rule walking always obeys: steps alternate. Steps are
+    numbered along the segment (a gap of two step times counts as two steps), and of the two
+    possible L/R parities the one that agrees best with the detector's labels at the peaks wins
+    (each vote weighted by how far apart the feet are then, so crossings count little). A toe off
+    belongs to the foot that strikes next, i.e. the foot opposite the last heel strike.
+    """
+    env_hs = np.fmax(sig[("left", "heel_strike")], sig[("right", "heel_strike")])
+    env_to = np.fmin(sig[("left", "toe_off")], sig[("right", "toe_off")])
+    # Steps are half strides: at least ~0.25 s apart even at a run-like 240 steps/min.
+    hs = _extrema(env_hs, fps, True, min_sep_s=0.25)
+    to = _extrema(env_to, fps, False, min_sep_s=0.25)
+    out: dict[str, list[tuple[float, str, float]]] = {"left": [], "right": []}
+    if not hs:
+        return out
+
+    def label_at(i: float, kind: str) -> float:
+        """> 0: the left foot is the extreme one at sub-frame ``i``, < 0 the right; magnitude = margin."""
+        j = round(i)
+        lv, rv = sig[("left", kind)][j], sig[("right", kind)][j]
+        if not (np.isfinite(lv) and np.isfinite(rv)):
+            return 0.0
+        return float(lv - rv) if kind == "heel_strike" else float(rv - lv)
+
+    times = np.array([i for i, _ in hs])
+    if times.size > 1:
+        step = float(np.median(np.diff(times)))
+        n = np.concatenate([[0], np.cumsum(np.maximum(1, np.round(np.diff(times) / step)).astype(int))])
+    else:
+        n = np.zeros(1, dtype=int)
+    votes = np.array([label_at(i, "heel_strike") for i, _ in hs])
+    # parity p: foot of step j is left when (n_j + p) is even
+    agree = [float(np.sum(np.where((n + p) % 2 == 0, votes, -votes))) for p in (0, 1)]
+    p = int(np.argmax(agree))
+    feet = ["left" if (nj + p) % 2 == 0 else "right" for nj in n]
+    for (i, v), foot in zip(hs, feet, strict=True):
+        out[foot].append((i, "heel_strike", v))
+    for i, v in to:
+        before = np.flatnonzero(times <= i)
+        if before.size:
+            foot = "right" if feet[before[-1]] == "left" else "left"
+        else:
+            foot = feet[0]
+        out[foot].append((i, "toe_off", v))
+    return out

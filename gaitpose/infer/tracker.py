@@ -48,6 +48,7 @@ class SubjectTracker:
         min_visible: float = 0.5,
         min_roi_iou: float = 0.1,
         max_coast: int = 15,
+        search_every: int = 2,
     ) -> None:
         self.image_wh = (int(image_wh[0]), int(image_wh[1]))
         self.roi = None if roi is None else np.asarray(roi, dtype=np.float64)
@@ -60,6 +61,8 @@ class SubjectTracker:
         self.min_visible = min_visible
         self.min_roi_iou = min_roi_iou
         self.max_coast = max_coast
+        self.search_every = max(1, int(search_every))
+        self._search_phase = 0
         self.box: np.ndarray | None = None  # last box of the subject (from keypoints or a detection)
         self.velocity = np.zeros(2)  # centre displacement per frame (smoothed)
         self.frames_lost = 0
@@ -141,6 +144,11 @@ class SubjectTracker:
         self.detected_this_frame = False
         self._coasted = False
         box: np.ndarray | None
+        if self._skip_search_frame():
+            self.frames_lost += 1
+            self.need_detection = True
+            self._frame_box = None
+            return None
         if self.need_detection or self.box is None:
             box = self._detect(detect)
             if box is None and self.box is not None and self.frames_lost < self.max_coast:
@@ -160,6 +168,24 @@ class SubjectTracker:
             self.need_detection = True
         self._frame_box = box
         return None if box is None else box.astype(np.float32)
+
+    def searching(self) -> bool:
+        """Nobody is being tracked: before the subject appears, or long after it was lost."""
+        return self.box is None or self.frames_lost >= self.max_coast
+
+    def _skip_search_frame(self) -> bool:
+        """While searching, run the localiser on every ``search_every``-th frame only.
+
+        An empty lead-in (the patient not yet in view) or a long exit would otherwise cost a
+        localiser call per frame; with the default of 2 a subject walking in is picked up at most
+        one frame later.
+        """
+        if not self.searching():
+            self._search_phase = 0
+            return False
+        skip = self._search_phase != 0
+        self._search_phase = (self._search_phase + 1) % self.search_every
+        return skip
 
     def start_from_roi(self) -> np.ndarray | None:
         """Use the user's ROI itself as the first box when the localiser found nobody on it."""

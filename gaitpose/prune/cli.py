@@ -42,6 +42,10 @@ def prune_cmd(
     latency_runs: int = typer.Option(200, "--latency-runs", help="Timed ONNX Runtime runs per measurement."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="Evaluate on at most this many val instances."),
     seed: int = typer.Option(0, "--seed"),
+    distill: bool = typer.Option(True, "--distill/--no-distill",
+                                 help="Distil from the original (unpruned) model during every fine-tune."),
+    distill_weight: float = typer.Option(
+        0.5, "--distill-weight", help="Weight of the teacher term: (1-w) * label MSE + w * teacher MSE."),
     finetune_logs: bool = typer.Option(True, "--finetune-logs/--no-finetune-logs",
                                        help="Keep train_model logs/checkpoints of each fine-tune in OUT/finetune."),
 ) -> None:
@@ -53,7 +57,8 @@ def prune_cmd(
         cfg = PruneConfig(target_macs=target_macs, importance=importance, sparsity_epochs=sparsity_epochs, reg=reg,
                           steps=steps, finetune_epochs=finetune_epochs, final_epochs=final_epochs,
                           round_to=round_to,
-                          max_layer_ratio=max_layer_ratio, seed=seed)
+                          max_layer_ratio=max_layer_ratio, seed=seed, distill=distill,
+                          distill_weight=distill_weight)
         for path in (model, train, *([val] if val else [])):
             if not path.exists():
                 raise FileNotFoundError(f"{path}: file does not exist")

@@ -47,6 +47,10 @@ class PruneConfig:
     round_to: int = 8
     max_layer_ratio: float = 0.75  # at most this fraction of a layer's channels removed per step
     seed: int = 0
+    # Every fine-tune (sparsity phase included) also distils from the original, unpruned model; the
+    # loss is (1 - distill_weight) * label MSE + distill_weight * teacher MSE (see train_model).
+    distill: bool = True
+    distill_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.importance not in IMPORTANCES:
@@ -57,6 +61,8 @@ class PruneConfig:
             raise ValueError(f"--steps must be at least 1, got {self.steps}")
         if self.round_to < 1:
             raise ValueError(f"--round-to must be at least 1, got {self.round_to}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"--distill-weight must be in [0, 1], got {self.distill_weight}")
 
     @property
     def resolved_sparsity_epochs(self) -> int:

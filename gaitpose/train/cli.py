@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gaitpose.cliutil import cli_errors
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from gaitpose.train.config import TrainConfig
 
 
 def _load_split(path: Path, min_keypoints: int) -> list:
@@ -21,6 +27,23 @@ def _load_split(path: Path, min_keypoints: int) -> list:
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(path, str(exc).removeprefix(f"{path}: ")) from None
     return records
+
+
+def _load_matching(path: Path, cfg: TrainConfig) -> nn.Module:
+    """A checkpoint's model (``--init`` or ``--distill-from``), refused unless its input and heatmap
+    grid match the run's: the weights are trained for that crop, and a teacher's heatmaps are
+    compared pixel by pixel with the student's."""
+    from gaitpose.train.checkpoint import load_model
+
+    model, mcfg, _ = load_model(path)
+    if tuple(mcfg.input_size) != tuple(cfg.input_size) or mcfg.in_channels != cfg.in_channels:
+        raise ValueError(
+            f"{path}: checkpoint is for input {mcfg.input_size} x {mcfg.in_channels} channels; "
+            f"pass --input-size/--in-channels to match"
+        )
+    if int(mcfg.stride) != int(cfg.stride):
+        raise ValueError(f"{path}: checkpoint has heatmap stride {mcfg.stride}, this run {cfg.stride}")
+    return model
 
 
 def train_command(
@@ -37,6 +60,12 @@ def train_command(
     init: Path | None = typer.Option(
         None, "--init", help="Start from this checkpoint's weights (fresh optimizer and schedule), e.g. to fine-tune."
     ),
+    distill_from: Path | None = typer.Option(
+        None, "--distill-from", help="Also distil from this checkpoint's heatmaps (same input and heatmap size)."
+    ),
+    distill_weight: float = typer.Option(
+        0.5, "--distill-weight", help="With --distill-from: (1-w) * label MSE + w * teacher MSE."
+    ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes."),
@@ -49,6 +78,8 @@ def train_command(
 
         if in_channels is not None and in_channels not in (3, 4):
             raise ValueError("--in-channels must be 3 or 4")
+        if not 0.0 <= distill_weight <= 1.0:
+            raise ValueError(f"--distill-weight must be in [0, 1], got {distill_weight}")
         cfg = load_config(config).updated(
             epochs=epochs,
             input_size=parse_input_size(input_size) if input_size else None,
@@ -69,19 +100,11 @@ def train_command(
         from gaitpose.train.loop import seed_everything, train_model
 
         seed_everything(cfg.seed)  # the initial weights are part of what the seed reproduces
-        if init is not None:
-            from gaitpose.train.checkpoint import load_model
-
-            model, init_cfg, _ = load_model(init)
-            if tuple(init_cfg.input_size) != tuple(cfg.input_size) or init_cfg.in_channels != cfg.in_channels:
-                raise ValueError(
-                    f"{init}: checkpoint is for input {init_cfg.input_size} x {init_cfg.in_channels} channels; "
-                    f"pass --input-size/--in-channels to match"
-                )
-        else:
-            model = build_model(cfg.model_config_dict())
+        model = _load_matching(init, cfg) if init is not None else build_model(cfg.model_config_dict())
+        teacher = _load_matching(distill_from, cfg) if distill_from is not None else None
         result = train_model(
-            model, train_records, val_records, cfg, out, resume=resume, progress=not no_progress
+            model, train_records, val_records, cfg, out, resume=resume, progress=not no_progress,
+            distill_from=teacher, distill_weight=distill_weight,
         )
         best = result["best_metric"]
         typer.echo(

@@ -1,5 +1,8 @@
 """The training loop: AdamW + warm-up/cosine, confidence-weighted heatmap MSE, PCK validation.
 
+Optionally the loss also pulls the heatmaps toward those of a frozen teacher network (knowledge
+distillation), which is how a pruned student recovers the accuracy of the net it was cut from.
+
 Each epoch writes ``last.pt`` (and ``best.pt`` when validation PCK improves), ``log.csv``,
 ``log.json`` and ``curves.png`` in the run folder, so an interrupted run can be inspected and
 resumed from ``last.pt``. Data order and augmentation are seeded per epoch, which makes a
@@ -8,6 +11,7 @@ resumed run follow the same sample sequence as an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -168,6 +172,8 @@ def _plot_curves(history: list[dict[str, Any]]) -> bytes:
 
 def _write_logs(out_dir: Path, history: list[dict[str, Any]], plot: bool = True) -> None:
     cols = ["epoch", "lr", "train_loss", "val_pck", "val_pck_0.05", "best", "images_per_s", "seconds"]
+    if any("distill_loss" in h for h in history):
+        cols[3:3] = ["label_loss", "distill_loss"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     writer.writeheader()
@@ -183,6 +189,20 @@ def _write_logs(out_dir: Path, history: list[dict[str, Any]], plot: bool = True)
         log.warning("could not draw curves.png: %s", exc)
 
 
+def frozen_teacher(teacher: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
+    """A private, eval-mode, gradient-free copy of ``teacher`` on ``device``.
+
+    Copying leaves the caller's module where it was (device, memory format, train/eval mode), so
+    one teacher can serve several fine-tunes, and passing the student itself as its own teacher
+    cannot make the two share weights. Eval mode: the teacher's BatchNorm uses its running
+    statistics, as when it serves, rather than those of the augmented batch.
+    """
+    frozen = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
+    if channels_last:
+        frozen.to(memory_format=torch.channels_last)
+    return frozen
+
+
 def train_model(
     model: nn.Module,
     train_records: Sequence[PoseRecord],
@@ -195,6 +215,8 @@ def train_model(
     resume: Path | None = None,
     log_prefix: str = "",
     progress: bool = True,
+    distill_from: nn.Module | None = None,
+    distill_weight: float = 0.5,
 ) -> dict[str, Any]:
     """Train ``model`` in place; returns {"history", "best_metric", "best_epoch", "final_metric", ...}.
 
@@ -202,11 +224,21 @@ def train_model(
     torch-pruning's sparsity regulariser). ``epochs`` overrides ``cfg.epochs`` (fine-tuning after
     pruning). ``resume`` is a ``last.pt`` of the same run: weights, optimizer, scheduler, epoch and
     best metric are restored and training continues with the next epoch.
+
+    ``distill_from``: a teacher with the student's input and heatmap size (typically the unpruned
+    net a pruned student was cut from). It sees the same augmented batch and the loss becomes
+    ``(1 - w) * MSE(pred, labels, confidence) + w * MSE(pred, teacher heatmaps)`` with
+    ``w = distill_weight``. The teacher term is not confidence-weighted: the teacher predicts every
+    joint, including those the pseudo-labeller dropped, and its soft heatmaps carry what the
+    pruned student is to relearn. The two terms are logged per epoch (``label_loss``,
+    ``distill_loss``); the teacher itself is copied and never trained (:func:`frozen_teacher`).
     """
     from tqdm.auto import tqdm
 
     if len(train_records) == 0:
         raise ValueError("no training records")
+    if not 0.0 <= distill_weight <= 1.0:
+        raise ValueError(f"distill_weight must be in [0, 1], got {distill_weight}")
     total_epochs = int(epochs if epochs is not None else cfg.epochs)
     device = resolve_device(cfg.device)
     if device.type == "cpu":
@@ -218,6 +250,7 @@ def train_model(
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    teacher = frozen_teacher(distill_from, device, channels_last) if distill_from is not None else None
 
     ds_kwargs = dict(
         input_size=cfg.input_size, stride=cfg.stride, sigma=cfg.sigma, in_channels=cfg.in_channels,
@@ -263,13 +296,15 @@ def train_model(
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg.updated(epochs=total_epochs), out_dir / "config.yaml")
 
+    distill_extra = {"distill_weight": distill_weight} if teacher is not None else {}
+
     def save(name: str, epoch: int) -> None:
         if out_dir is None:
             return
         save_checkpoint(
             out_dir / name, model, model_cfg, train_cfg=cfg.updated(epochs=total_epochs), epoch=epoch,
             optimizer=optimizer, scheduler=scheduler, best_metric=best_metric, data_summary=data_summary,
-            pruned=pruned, extra={"history": history, "best_epoch": best_epoch},
+            pruned=pruned, extra={"history": history, "best_epoch": best_epoch, **distill_extra},
         )
 
     model.train()
@@ -278,7 +313,7 @@ def train_model(
         assert train_loader.generator is not None
         train_loader.generator.manual_seed(cfg.seed * 100003 + epoch)
         t0 = time.perf_counter()
-        running, seen = 0.0, 0
+        running, running_label, running_distill, seen = 0.0, 0.0, 0.0, 0
         bar = tqdm(
             train_loader, desc=f"{log_prefix}epoch {epoch + 1}/{total_epochs}", leave=False,
             disable=not progress, dynamic_ncols=True,
@@ -291,7 +326,18 @@ def train_model(
             weight = batch["target_weight"].to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
                 pred = model(x)
-            loss = criterion(pred, target, weight)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_hm = teacher(x)
+            loss = label_loss = criterion(pred, target, weight)
+            if teacher is not None:
+                if teacher_hm.shape != pred.shape:
+                    raise ValueError(f"teacher heatmaps {tuple(teacher_hm.shape)} do not match the student's "
+                                     f"{tuple(pred.shape)}: distillation needs the same input and heatmap size")
+                distill_loss = criterion(pred, teacher_hm, torch.ones_like(weight))
+                loss = (1.0 - distill_weight) * label_loss + distill_weight * distill_loss
+                running_label += label_loss.item() * len(x)
+                running_distill += distill_loss.item() * len(x)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if regularizer is not None:
@@ -318,6 +364,9 @@ def train_model(
             "val_pck_0.05": None,
             "best": False,
         }
+        if teacher is not None:
+            row["label_loss"] = running_label / max(seen, 1)
+            row["distill_loss"] = running_distill / max(seen, 1)
         last = epoch + 1 == total_epochs
         if val_loader is not None and ((epoch + 1) % max(1, cfg.val_every) == 0 or last):
             coords, _ = predict_dataset(model, val_loader, device, cfg.stride, cfg.flip_test, channels_last)
@@ -329,9 +378,9 @@ def train_model(
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         log.info(
-            "%sepoch %d/%d loss %.3e val PCK@%.2g %s (%.1f img/s)", log_prefix, epoch + 1, total_epochs,
-            row["train_loss"], cfg.pck_threshold, "-" if row["val_pck"] is None else f"{row['val_pck']:.3f}",
-            row["images_per_s"],
+            "%sepoch %d/%d loss %.3e%s val PCK@%.2g %s (%.1f img/s)", log_prefix, epoch + 1, total_epochs,
+            row["train_loss"], f" (distill {row['distill_loss']:.3e})" if teacher is not None else "",
+            cfg.pck_threshold, "-" if row["val_pck"] is None else f"{row['val_pck']:.3f}", row["images_per_s"],
         )
         if row["best"] or (val_loader is None and last):
             save("best.pt", epoch + 1)
@@ -352,4 +401,6 @@ def train_model(
         "pruned": pruned,
         "out_dir": str(out_dir) if out_dir is not None else None,
         "data": data_summary,
+        "distill_weight": distill_weight if teacher is not None else None,
+        "distill_loss": history[-1].get("distill_loss") if history else None,
     }
