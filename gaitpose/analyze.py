@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from gaitpose.errors import InputError, NoPersonError
 from gaitpose.fsutil import file_sha256, staged_dir, write_json_atomic, write_text_atomic
+from gaitpose.geometry import expand_box, keypoints_to_box
 from gaitpose.infer.localizer import OnnxLocalizer
 from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.infer.tracker import SubjectTracker
@@ -111,8 +113,15 @@ def track_video(
     total_frames: int = 0,
     progress: Callable[[float], None] | None = None,
     progress_span: tuple[float, float] = (0.0, 1.0),
+    lookback: int = 15,
 ) -> PoseTrack:
-    """Run tracker + SPPE over ``frames`` (an iterable of ColorFrame-like objects with index/t_ms/rgb)."""
+    """Run tracker + SPPE over ``frames`` (an iterable of ColorFrame-like objects with index/t_ms/rgb).
+
+    Look-back: the localiser usually finds a patient who walks into view a few frames late (half
+    of the body is still outside the frame), which would cost the first step. The last
+    ``lookback`` frames without a pose are kept, and when the subject is acquired the track is
+    run backwards through them from the acquired keypoints until the pose becomes weak.
+    """
     kps: list[np.ndarray] = []
     scs: list[np.ndarray] = []
     bxs: list[np.ndarray] = []
@@ -123,11 +132,14 @@ def track_video(
     t0 = time.perf_counter()
     lo, hi = progress_span
     nan_kp = np.full((NUM_KEYPOINTS, 2), np.nan, np.float32)
+    missed: deque[tuple[int, np.ndarray]] = deque(maxlen=max(0, int(lookback)))
+    backfilled = 0
     for f in frames:
         rgb = f.rgb
         if tracker is None:
             size = (int(rgb.shape[1]), int(rgb.shape[0]))
             tracker = SubjectTracker(size, roi=roi)
+        was_searching = tracker.searching()
 
         def detect(rgb: np.ndarray = rgb) -> list:
             return localizer.detect(rgb)
@@ -156,6 +168,12 @@ def track_video(
             bxs.append(res.box.astype(np.float32))
             acc.append(not tracker.is_weak(res.scores))
             tracker.update(res.keypoints, res.scores)
+        if acc[-1]:
+            if was_searching and missed:
+                backfilled += _look_back(missed, res, estimator, tracker, kps, scs, bxs, acc)
+            missed.clear()
+        elif missed.maxlen:
+            missed.append((len(acc) - 1, rgb))
         ts.append(float(f.t_ms) / 1000.0)
         if progress is not None and total_frames:
             progress(lo + (hi - lo) * min(1.0, len(ts) / total_frames))
@@ -170,7 +188,35 @@ def track_video(
         frame_size=size,
         localizer_calls=tracker.localizer_calls if tracker else 0,
         pose_seconds=elapsed,
+        extra={"backfilled_frames": backfilled},
     )
+
+
+def _look_back(
+    missed: deque[tuple[int, np.ndarray]],
+    found: Any,
+    estimator: OnnxPoseEstimator,
+    tracker: SubjectTracker,
+    kps: list[np.ndarray],
+    scs: list[np.ndarray],
+    bxs: list[np.ndarray],
+    acc: list[bool],
+) -> int:
+    """Track backwards from a just-acquired pose through earlier frames that had none; returns frames filled."""
+    filled = 0
+    keypoints, scores = found.keypoints, found.scores
+    for i, rgb in reversed(missed):
+        kbox = keypoints_to_box(keypoints, scores >= tracker.kp_threshold)
+        if kbox is None:
+            break
+        res = estimator.predict(rgb, [expand_box(kbox, tracker.pad)])[0]
+        if tracker.is_weak(res.scores):
+            break
+        kps[i], scs[i] = res.keypoints.astype(np.float32), res.scores.astype(np.float32)
+        bxs[i], acc[i] = res.box.astype(np.float32), True
+        keypoints, scores = res.keypoints, res.scores
+        filled += 1
+    return filled
 
 
 # --- depth -----------------------------------------------------------------------------------
@@ -387,6 +433,7 @@ def analyze_video(
                 "frames": track.n_frames, "fps": fps, "frame_size": list(track.frame_size),
                 "frames_with_pose": int(track.accepted.sum()),
                 "localizer_calls": track.localizer_calls,
+                "backfilled_frames": int(track.extra.get("backfilled_frames", 0)),
                 "localizer_calls_per_100_frames": 100.0 * track.localizer_calls / track.n_frames,
                 "pose_seconds": track.pose_seconds,
                 "throughput_fps": track.n_frames / max(track.pose_seconds, 1e-9),

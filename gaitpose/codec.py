@@ -59,15 +59,17 @@ def encode_heatmaps(
     return heatmaps, target_weight
 
 
-def _blur_preserving_peak(heatmap: np.ndarray, kernel: int) -> np.ndarray:
-    peak = float(heatmap.max())
+def _blur_stack(maps: np.ndarray, kernel: int) -> np.ndarray:
+    """Gaussian-blur (M, H, W) maps in one OpenCV call per chunk of channels (zero border)."""
     if kernel <= 1:
-        return heatmap.copy()
-    blurred = cv2.GaussianBlur(heatmap, (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
-    bpeak = float(blurred.max())
-    if bpeak > 0:
-        blurred *= peak / bpeak
-    return blurred
+        return maps.copy()
+    out = np.empty_like(maps)
+    chunk = 256  # OpenCV filters take at most 512 channels
+    for a in range(0, maps.shape[0], chunk):
+        hwc = np.ascontiguousarray(maps[a : a + chunk].transpose(1, 2, 0))
+        b = cv2.GaussianBlur(hwc, (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
+        out[a : a + chunk] = b.reshape(hwc.shape).transpose(2, 0, 1)
+    return out
 
 
 def decode_heatmaps(heatmaps: np.ndarray, stride: float, blur_kernel: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -76,38 +78,46 @@ def decode_heatmaps(heatmaps: np.ndarray, stride: float, blur_kernel: int = 5) -
     Argmax followed by DARK refinement (Zhang et al. 2020): the log of a (blurred) Gaussian is a
     quadratic, so one Newton step from the argmax lands on the sub-pixel peak. Returns
     (coords (..., K, 2) in input pixels, scores (..., K) = the heatmap maximum).
+
+    All maps are processed at once (one blur call, vectorised Newton step): this runs for every
+    frame on the serving path. DARK's rescaling of the blurred map to the original peak height is
+    a constant in log space and cancels in the derivatives, so it is not needed here.
     """
     hm = np.asarray(heatmaps, dtype=np.float32)
     batched = hm.ndim == 4
     if not batched:
         hm = hm[None]
     n, k, h, w = hm.shape
-    coords = np.zeros((n, k, 2), dtype=np.float32)
-    scores = np.zeros((n, k), dtype=np.float32)
-    for b in range(n):
-        for j in range(k):
-            m = hm[b, j]
-            idx = int(np.argmax(m))
-            py, px = divmod(idx, w)
-            scores[b, j] = m[py, px]
-            x, y = float(px), float(py)
-            if scores[b, j] > 0 and h >= 3 and w >= 3:
-                logm = np.log(np.maximum(_blur_preserving_peak(m, blur_kernel), 1e-10))
-                p = np.pad(logm, 2, mode="edge")
-                cy, cx = py + 2, px + 2
-                dx = 0.5 * (p[cy, cx + 1] - p[cy, cx - 1])
-                dy = 0.5 * (p[cy + 1, cx] - p[cy - 1, cx])
-                dxx = p[cy, cx + 1] - 2 * p[cy, cx] + p[cy, cx - 1]
-                dyy = p[cy + 1, cx] - 2 * p[cy, cx] + p[cy - 1, cx]
-                dxy = 0.25 * (p[cy + 1, cx + 1] - p[cy - 1, cx + 1] - p[cy + 1, cx - 1] + p[cy - 1, cx - 1])
-                det = dxx * dyy - dxy * dxy
-                if abs(det) > 1e-12 and dxx < 0 and dyy < 0:
-                    ox = -(dyy * dx - dxy * dy) / det
-                    oy = -(dxx * dy - dxy * dx) / det
-                    if abs(ox) <= 1.0 and abs(oy) <= 1.0:
-                        x += ox
-                        y += oy
-            coords[b, j] = (x, y)
+    flat = hm.reshape(n * k, h * w)
+    idx = np.argmax(flat, axis=1) if flat.size else np.zeros(n * k, dtype=np.int64)
+    py, px = np.divmod(idx, w) if w else (idx, idx)
+    scores = flat[np.arange(n * k), idx] if flat.size else np.zeros(n * k, np.float32)
+    x, y = px.astype(np.float64), py.astype(np.float64)
+    if h >= 3 and w >= 3 and n * k:
+        logm = np.log(np.maximum(_blur_stack(hm.reshape(n * k, h, w), blur_kernel), 1e-10))
+        p = np.pad(logm, ((0, 0), (2, 2), (2, 2)), mode="edge")
+        m = np.arange(n * k)
+        cy, cx = py + 2, px + 2
+
+        def at(dy: int, dx: int) -> np.ndarray:
+            return p[m, cy + dy, cx + dx].astype(np.float64)
+
+        c = at(0, 0)
+        dx = 0.5 * (at(0, 1) - at(0, -1))
+        dy = 0.5 * (at(1, 0) - at(-1, 0))
+        dxx = at(0, 1) - 2 * c + at(0, -1)
+        dyy = at(1, 0) - 2 * c + at(-1, 0)
+        dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+        det = dxx * dyy - dxy * dxy
+        ok = (scores > 0) & (np.abs(det) > 1e-12) & (dxx < 0) & (dyy < 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ox = np.where(ok, -(dyy * dx - dxy * dy) / det, 0.0)
+            oy = np.where(ok, -(dxx * dy - dxy * dx) / det, 0.0)
+        ok &= (np.abs(ox) <= 1.0) & (np.abs(oy) <= 1.0)
+        x = np.where(ok, x + ox, x)
+        y = np.where(ok, y + oy, y)
+    coords = np.stack([x, y], axis=-1).astype(np.float32).reshape(n, k, 2)
+    scores = np.asarray(scores, dtype=np.float32).reshape(n, k)
     coords = heatmap_to_input(coords, stride)
     if not batched:
         return coords[0], scores[0]

@@ -226,3 +226,50 @@ def test_report_from_synthetic_walk_shows_metrics_events_and_plots(tmp_path: Pat
     assert f"{r.metrics['cadence_steps_per_min']:.2f}" in page
     assert page.count("<td>heel strike</td>") == sum(e.event == "heel_strike" for e in r.events)
     assert "not a medical device" in page and "<script" not in page
+
+
+def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
+    """The localiser finds the subject only from frame 6 on (walking into view); the look-back
+    recovers the earlier frames where the pose model, given the propagated box, is confident --
+    and stops at the first frame where it is not."""
+    from types import SimpleNamespace
+
+    from gaitpose.analyze import track_video
+    from gaitpose.infer.pose import PoseResult
+
+    def subject(t: int) -> np.ndarray:
+        return np.array([400.0 - 6 * t, 80.0, 90.0, 260.0])
+
+    def pose_of(t: int) -> np.ndarray:
+        x, y, w, h = subject(t)
+        rng = np.random.default_rng(t)
+        pts = np.column_stack([x + rng.uniform(0, w, NUM_KEYPOINTS), y + rng.uniform(0, h, NUM_KEYPOINTS)])
+        pts[0], pts[1] = (x, y), (x + w, y + h)
+        return pts.astype(np.float32)
+
+    class Estimator:
+        def predict(self, rgb: np.ndarray, boxes: list) -> list:
+            t = int(rgb[0, 0, 0])
+            bx, by, bw, bh = boxes[0]
+            sx, sy, sw, sh = subject(t)
+            inside = bx <= sx + 5 and by <= sy + 5 and bx + bw >= sx + sw - 5 and by + bh >= sy + sh - 5
+            score = 0.9 if inside and t >= 2 else 0.05  # frames 0-1: too little of the body in view
+            return [PoseResult(pose_of(t), np.full(NUM_KEYPOINTS, score, np.float32), np.asarray(boxes[0]))]
+
+    class Localizer:
+        def detect(self, rgb: np.ndarray) -> list:
+            t = int(rgb[0, 0, 0])
+            return [(subject(t), 0.9)] if t >= 6 else []
+
+    def frames():
+        for t in range(20):
+            rgb = np.zeros((360, 640, 3), np.uint8)
+            rgb[0, 0, 0] = t
+            yield SimpleNamespace(index=t, t_ms=t * 1000 / 30, rgb=rgb)
+
+    track = track_video(frames(), Estimator(), Localizer(), lookback=15)  # type: ignore[arg-type]
+    assert track.accepted.tolist() == [False, False] + [True] * 18
+    assert track.extra["backfilled_frames"] == 4  # frames 5, 4, 3, 2
+    np.testing.assert_allclose(track.keypoints[3], pose_of(3))
+    plain = track_video(frames(), Estimator(), Localizer(), lookback=0)  # type: ignore[arg-type]
+    assert plain.accepted.tolist() == [False] * 6 + [True] * 14

@@ -23,6 +23,25 @@ def test_encode_decode_round_trip_subpixel() -> None:
     assert (scores > 0.9).all()
 
 
+def test_batched_decode_matches_one_map_at_a_time_including_edges_and_empty_maps() -> None:
+    rng = np.random.default_rng(1)
+    kp = np.stack([rng.uniform(0, 191, NUM_KEYPOINTS), rng.uniform(0, 255, NUM_KEYPOINTS)], axis=1)
+    kp[0] = (0.0, 0.0)  # peak in the corner: the Newton step must use edge-padded neighbours
+    hm, _ = encode_heatmaps(kp.astype(np.float32), np.ones(NUM_KEYPOINTS), (48, 64), 4, 2.0)
+    hm[5] = 0.0  # an empty map decodes to its argmax (0, 0) with score 0, no refinement
+    batch = np.stack([hm, hm[:, ::-1].copy(), hm * 0.5])
+    coords, scores = decode_heatmaps(batch, 4)
+    assert coords.shape == (3, NUM_KEYPOINTS, 2) and scores.shape == (3, NUM_KEYPOINTS)
+    for b in range(3):
+        c1, s1 = decode_heatmaps(batch[b], 4)
+        np.testing.assert_allclose(coords[b], c1, atol=1e-4)
+        np.testing.assert_array_equal(scores[b], s1)
+    assert scores[0, 5] == 0.0 and np.allclose(coords[0, 5], decode_heatmaps(np.zeros((1, 48, 64)), 4)[0][0])
+    # halving a map's height does not move its decoded peak (DARK works in log space)
+    np.testing.assert_allclose(coords[2], coords[0], atol=1e-3)
+    assert np.linalg.norm(coords[0, 0] - kp[0]) < 4.0  # within one heatmap cell at the corner
+
+
 def test_encode_marks_missing_and_off_map_joints() -> None:
     kp = np.full((NUM_KEYPOINTS, 2), 50.0, np.float32)
     kp[0] = (-100.0, 50.0)  # far off the crop
