@@ -64,6 +64,8 @@ mkdir -p models/student models/localizer
 "$BIN/gaitpose" export --model "$WORK/student2/last.pt" --out "$WORK/unpruned.onnx"
 "$BIN/gaitpose" quantize --model "$WORK/model.onnx" --calib "$WORK/split2/train.json" --out "$WORK/model.int8.onnx" \
     --val "$WORK/split2/val.json"
+"$BIN/gaitpose" quantize --model "$WORK/unpruned.onnx" --calib "$WORK/split2/train.json" \
+    --out "$WORK/unpruned.int8.onnx" --val "$WORK/split2/val.json"
 
 echo "== 7. person localiser"
 "$BIN/gaitpose" train-localizer --train "$WORK/split/train.json" --val "$WORK/split/val.json" --out "$WORK/localizer" \
@@ -73,6 +75,9 @@ echo "== 8. evaluate on the held-out split"
 "$BIN/gaitpose" evaluate --model "$WORK/student2/last.pt" --ann "$WORK/split2/test.json" --out "$WORK/eval_unpruned"
 "$BIN/gaitpose" evaluate --model "$WORK/model.onnx" --ann "$WORK/split2/test.json" --out "$WORK/eval_pruned"
 "$BIN/gaitpose" evaluate --model "$WORK/model.int8.onnx" --ann "$WORK/split2/test.json" --out "$WORK/eval_int8"
+"$BIN/gaitpose" evaluate --model "$WORK/unpruned.onnx" --ann "$WORK/split2/test.json" --out "$WORK/eval_unpruned_onnx"
+"$BIN/gaitpose" evaluate --model "$WORK/unpruned.int8.onnx" --ann "$WORK/split2/test.json" \
+    --out "$WORK/eval_unpruned_int8"
 
 echo "== 9. install into models/"
 "$BIN/python" scripts/install_default_model.py "$WORK"

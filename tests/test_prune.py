@@ -259,3 +259,29 @@ def test_prune_distils_from_the_original_model(labelled_crops, tmp_path, monkeyp
     md = (tmp_path / "out" / "report.md").read_text()
     assert ("distilled from the original model, weight 0.3" in md) is distill
     assert ("no distillation" in md) is not distill
+
+
+def test_uniform_and_global_scopes_both_reach_the_target_uniform_keeps_every_layer():
+    """Uniform scope removes about the same fraction everywhere, so no layer is cut to a sliver; the
+    published global ranking is kept as an option and lands on the same MACs target."""
+    from gaitpose.prune.slimming import PruneConfig, channel_widths, prune_to_macs
+
+    from torch import nn
+
+    model = build_model(TINY).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # distinct BN scales, as after a sparsity phase (fresh ones are all 1: ties)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) * 0.9 + 0.1)
+    _, base_macs = count_params_macs(model, TINY.input_size)
+    before = channel_widths(model)
+    for scope in ("uniform", "global"):
+        pruned, info = prune_to_macs(model, "bn-scale", int(0.6 * base_macs), round_to=8, scope=scope)
+        assert info["reached"] and info["macs_after"] <= 0.6 * base_macs, (scope, info)
+        _assert_round_to(pruned, 8)
+        after = channel_widths(pruned)
+        if scope == "uniform":
+            assert all(after[n] >= before[n] // 2 for n in before), (before, after)
+    with pytest.raises(ValueError, match="--scope"):
+        PruneConfig(scope="everywhere")

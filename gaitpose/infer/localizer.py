@@ -29,21 +29,6 @@ from gaitpose.modelmeta import ModelMeta
 Detection = tuple[np.ndarray, float]  # (x, y, w, h) in frame pixels, score 0..1
 
 
-def downscale(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
-    """Shrink an image to ``size_wh`` with area averaging, about 6x faster than one ``INTER_AREA`` call.
-
-    ``cv2.INTER_AREA`` at a non-integer ratio (1768 -> 320 px) costs ~6 ms per full frame on a small
-    CPU, as much as the localiser itself. A bilinear resize to twice the target followed by an exact
-    2:1 area step averages the same neighbourhoods; it differs from ``INTER_AREA`` by about one grey
-    level on average, and is used identically by localiser training and inference.
-    """
-    w, h = int(size_wh[0]), int(size_wh[1])
-    if image.shape[1] <= 4 * w or image.shape[0] <= 4 * h:
-        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    half = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(half, (w, h), interpolation=cv2.INTER_AREA)
-
-
 @dataclass(frozen=True)
 class Letterbox:
     """How a frame of ``src_wh`` was placed in the network input of ``dst_wh``."""
@@ -67,7 +52,7 @@ class Letterbox:
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Resize and pad an image (H, W, C) into the input canvas."""
-        resized = downscale(image, self.new_wh)
+        resized = cv2.resize(image, self.new_wh, interpolation=cv2.INTER_AREA)
         canvas = np.zeros((self.dst_wh[1], self.dst_wh[0], *image.shape[2:]), dtype=image.dtype)
         x0, y0 = self.pad
         canvas[y0 : y0 + self.new_wh[1], x0 : x0 + self.new_wh[0]] = resized

@@ -35,6 +35,10 @@ def prune_cmd(
         20, "--final-epochs", help="Fine-tuning epochs after the last step (0: same as --finetune-epochs)."),
     round_to: int = typer.Option(8, "--round-to", help="Pruned widths are multiples of this."),
     max_layer_ratio: float = typer.Option(0.75, "--max-layer-ratio", help="Most of a layer removed per step."),
+    scope: str = typer.Option("uniform", "--scope",
+                              help="uniform (same fraction per layer) | global (one ranking across layers)."),
+    protect: str = typer.Option("", "--protect",
+                                help="Comma-separated module-name prefixes never pruned, e.g. stem,laterals,refine."),
     sweep: str | None = typer.Option(None, "--sweep", help="MACs targets for a Pareto sweep, e.g. 0.7,0.5,0.35,0.25."),
     lr: float | None = typer.Option(None, "--lr", help="Fine-tuning learning rate (default: training lr / 4)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Fine-tuning batch size."),
@@ -57,7 +61,8 @@ def prune_cmd(
         cfg = PruneConfig(target_macs=target_macs, importance=importance, sparsity_epochs=sparsity_epochs, reg=reg,
                           steps=steps, finetune_epochs=finetune_epochs, final_epochs=final_epochs,
                           round_to=round_to,
-                          max_layer_ratio=max_layer_ratio, seed=seed, distill=distill,
+                          max_layer_ratio=max_layer_ratio, scope=scope,
+                          protect=tuple(p.strip() for p in protect.split(",") if p.strip()), seed=seed, distill=distill,
                           distill_weight=distill_weight)
         for path in (model, train, *([val] if val else [])):
             if not path.exists():
