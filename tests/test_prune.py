@@ -264,9 +264,9 @@ def test_prune_distils_from_the_original_model(labelled_crops, tmp_path, monkeyp
 def test_uniform_and_global_scopes_both_reach_the_target_uniform_keeps_every_layer():
     """Uniform scope removes about the same fraction everywhere, so no layer is cut to a sliver; the
     published global ranking is kept as an option and lands on the same MACs target."""
-    from gaitpose.prune.slimming import PruneConfig, channel_widths, prune_to_macs
-
     from torch import nn
+
+    from gaitpose.prune.slimming import PruneConfig, channel_widths, prune_to_macs
 
     model = build_model(TINY).eval()
     gen = torch.Generator().manual_seed(0)
