@@ -283,5 +283,12 @@ def test_uniform_and_global_scopes_both_reach_the_target_uniform_keeps_every_lay
         after = channel_widths(pruned)
         if scope == "uniform":
             assert all(after[n] >= before[n] // 2 for n in before), (before, after)
+    # protected layers (a name prefix or a glob) keep every channel; the rest still reach the target
+    protect = ("stem", "stages.*.block.2.*")
+    pruned, info = prune_to_macs(model, "bn-scale", int(0.7 * base_macs), round_to=8, scope="global", protect=protect)
+    after = channel_widths(pruned)
+    guarded = [n for n in before if n.startswith("stem") or (".block.2." in n and n.startswith("stages."))]
+    assert guarded and all(after[n] == before[n] for n in guarded), {n: (before[n], after[n]) for n in guarded}
+    assert info["reached"] and any(after[n] < before[n] for n in before)
     with pytest.raises(ValueError, match="--scope"):
         PruneConfig(scope="everywhere")

@@ -118,12 +118,15 @@ def make_importance(name: str) -> Any:
 def make_pruner(model: Any, importance: str, *, ratio: float = 0.0, round_to: int = 8, reg: float = 1e-4,
                 max_layer_ratio: float = 0.75, scope: str = "uniform", protect: tuple[str, ...] = ()) -> Any:
     """A Torch-Pruning pruner over the student except the heatmap head and ``protect``-ed modules
-    (``scope`` and ``protect``: see PruneConfig)."""
+    (``scope`` and ``protect``: see PruneConfig; a protect entry is a name prefix or a glob)."""
+    from fnmatch import fnmatch
+
     import torch_pruning as tp
     from torch import nn
 
     ignored = [model.head] + [m for name, m in model.named_modules()
-                              if isinstance(m, nn.Conv2d) and any(name.startswith(p) for p in protect)]
+                              if isinstance(m, nn.Conv2d) and any(name.startswith(p) or fnmatch(name, p)
+                                                                  for p in protect)]
     kwargs = dict(
         importance=make_importance(importance), pruning_ratio=ratio, global_pruning=scope == "global",
         ignored_layers=ignored, round_to=round_to, max_pruning_ratio=max_layer_ratio,
