@@ -400,3 +400,34 @@ def test_cli_train_distill_from_checkpoint(labelled_crops: Path, tmp_path: Path)
     hist = json.loads((tmp_path / "run" / "log.json").read_text())
     assert hist[0]["distill_loss"] > 0 and hist[0]["label_loss"] > 0
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["extra"]["distill_weight"] == 0.3
+
+
+def test_border_cut_blacks_out_beyond_the_cut_and_drops_those_labels() -> None:
+    from gaitpose.train.augment import border_cut
+    from gaitpose.train.config import AugConfig
+
+    patch = np.full((64, 48, 3), 200, np.uint8)
+    kp = np.stack([np.linspace(4, 44, 21), np.linspace(4, 60, 21)], axis=1).astype(np.float32)
+    weights = np.ones(21, np.float32)
+    aug = AugConfig(border_cut_prob=1.0, border_cut_max=0.35)
+    sides = set()
+    for seed in range(40):
+        out, w = border_cut(patch, kp, weights, aug, np.random.default_rng(seed))
+        black = (out == 0).all(axis=2)
+        assert black.any() and not black.all()
+        cols, rows = black.all(axis=0), black.all(axis=1)
+        if cols[0]:
+            sides.add("left")
+            cut = int(cols.argmin())
+            assert (w[kp[:, 0] < cut] == 0).all() and (w[kp[:, 0] >= cut] == 1).all()
+        elif cols[-1]:
+            sides.add("right")
+        else:
+            assert rows[-1]
+            sides.add("bottom")
+        assert cols.sum() <= 0.35 * 40 + 1 or rows.sum() <= 0.35 * 56 + 1  # at most 35 % of the subject
+        assert (w == 0).sum() <= 21 * 0.4
+    assert sides == {"left", "right", "bottom"}
+    # off: untouched
+    out, w = border_cut(patch, kp, weights, AugConfig(border_cut_prob=0.0), np.random.default_rng(0))
+    assert out is patch and w is weights

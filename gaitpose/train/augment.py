@@ -95,3 +95,39 @@ def colour_jitter(patch: np.ndarray, aug: AugConfig, rng: np.random.Generator) -
         k = int(rng.choice([3, 5]))
         out = cv2.GaussianBlur(out, (k, k), 0)
     return out
+
+
+def border_cut(
+    patch: np.ndarray, kp_crop: np.ndarray, weights: np.ndarray, aug: AugConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate the image border inside the crop; returns (patch, weights) with cut-off labels dropped.
+
+    Why: the training frames rarely show the subject at the frame edge, but every walk in a clinic
+    starts and ends there, and a student that never saw a truncated body mislabels the legs exactly
+    where the first and last steps happen. The blacked-out part matches what the runtime crop holds
+    beyond the frame (constant 0 padding). Labels beyond the cut get weight 0: the teacher's guesses
+    for points outside the image are not worth learning.
+    """
+    if aug.border_cut_prob <= 0 or rng.random() >= aug.border_cut_prob:
+        return patch, weights
+    h, w = patch.shape[:2]
+    pts = kp_crop[(weights > 0) & np.isfinite(kp_crop).all(axis=1)]
+    if len(pts) < 2:
+        return patch, weights
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    side = rng.choice(3, p=[0.4, 0.4, 0.2])  # left, right, bottom
+    frac = rng.uniform(0.0, aug.border_cut_max)
+    out, wts = patch.copy(), weights.copy()
+    if side == 0:
+        cut = int(np.clip(x0 + frac * (x1 - x0), 0, w))
+        out[:, :cut] = 0
+        wts[kp_crop[:, 0] < cut] = 0.0
+    elif side == 1:
+        cut = int(np.clip(x1 - frac * (x1 - x0), 0, w))
+        out[:, cut:] = 0
+        wts[kp_crop[:, 0] >= cut] = 0.0
+    else:
+        cut = int(np.clip(y1 - frac * (y1 - y0), 0, h))
+        out[cut:] = 0
+        wts[kp_crop[:, 1] >= cut] = 0.0
+    return out, wts

@@ -31,6 +31,11 @@ class AugConfig:
     contrast: float = 0.25
     saturation: float = 0.25
     blur_prob: float = 0.1  # light Gaussian blur: motion blur of walking limbs
+    # The frame ends inside the crop (a patient walking into or out of view): black out the crop
+    # beyond a cut up to ``border_cut_max`` of the subject's extent into it, on the left, right or
+    # bottom, and drop the labels there; runtime crops are padded with the same black.
+    border_cut_prob: float = 0.2
+    border_cut_max: float = 0.35
     depth_dropout_prob: float = 0.2  # zero the depth channel so 4-channel models still work without depth
 
 

@@ -22,7 +22,7 @@ from gaitpose.geometry import affine_points, box_to_center_size, crop
 from gaitpose.labels import PoseRecord
 from gaitpose.modelmeta import ModelMeta
 from gaitpose.skeleton import FLIP_INDEX
-from gaitpose.train.augment import colour_jitter, compose, flip_matrix, sample_crop
+from gaitpose.train.augment import border_cut, colour_jitter, compose, flip_matrix, sample_crop
 from gaitpose.train.config import AugConfig
 
 
@@ -137,6 +137,7 @@ class PoseDataset(Dataset):
             matrix = compose(flip_matrix(input_wh[0]), matrix)
         if self.augment:
             patch = colour_jitter(patch, self.aug, self._rng)
+            patch, weights = border_cut(patch, kp_crop, weights, self.aug, self._rng)
         x = normalise_rgb(patch, meta)
         if self.in_channels == 4:
             d = np.zeros((1, *x.shape[1:]), dtype=np.float32)
