@@ -144,10 +144,15 @@ def test_prune_cli_end_to_end(labelled_crops, tmp_path):
         "prune", "--model", str(ckpt), "--train", str(labelled_crops), "--val", str(labelled_crops),
         "--target-macs", "0.6", "--out", str(out), "--sparsity-epochs", "1", "--steps", "1",
         "--finetune-epochs", "1", "--final-epochs", "1", "--sweep", "0.6", "--latency-runs", "5", "--batch-size", "8",
-        "--device", "cpu", "--no-finetune-logs", "--distill-weight", "0.25",
+        "--device", "cpu", "--no-finetune-logs", "--distill-weight", "0.25", "--scratch-epochs", "1",
     ])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
+    # pruning from scratch ran on the same structure; the better of the two on val is what was kept
+    sc = report["history"]["scratch"]
+    assert sc["epochs"] == 1 and sc["distill_weight"] == 0.25
+    assert sc["kept"] == ("scratch" if sc["val_pck_scratch"] > sc["val_pck_finetuned"] else "finetuned")
+    assert report["after"]["accuracy"]["PCK@0.1"] == max(sc["val_pck_scratch"], sc["val_pck_finetuned"])
     # distillation is on by default: recorded, and every fine-tune really trained against the teacher
     assert report["config"]["distill"] is True and report["config"]["distill_weight"] == 0.25
     finetunes = [report["sparsity"], *(st["finetune"] for st in report["history"]["steps"])]

@@ -37,6 +37,9 @@ def prune_cmd(
     max_layer_ratio: float = typer.Option(0.75, "--max-layer-ratio", help="Most of a layer removed per step."),
     scope: str = typer.Option("uniform", "--scope",
                               help="uniform (same fraction per layer) | global (one ranking across layers)."),
+    scratch_epochs: int = typer.Option(0, "--scratch-epochs",
+                                       help="Also train the pruned structure from a fresh start this many epochs; "
+                                            "the better on val is kept (0: off)."),
     protect: str = typer.Option("", "--protect",
                                 help="Comma-separated module-name prefixes never pruned, e.g. stem,laterals,refine."),
     sweep: str | None = typer.Option(None, "--sweep", help="MACs targets for a Pareto sweep, e.g. 0.7,0.5,0.35,0.25."),
@@ -61,7 +64,7 @@ def prune_cmd(
         cfg = PruneConfig(target_macs=target_macs, importance=importance, sparsity_epochs=sparsity_epochs, reg=reg,
                           steps=steps, finetune_epochs=finetune_epochs, final_epochs=final_epochs,
                           round_to=round_to,
-                          max_layer_ratio=max_layer_ratio, scope=scope,
+                          max_layer_ratio=max_layer_ratio, scope=scope, scratch_epochs=scratch_epochs,
                           protect=tuple(p.strip() for p in protect.split(",") if p.strip()), seed=seed, distill=distill,
                           distill_weight=distill_weight)
         for path in (model, train, *([val] if val else [])):

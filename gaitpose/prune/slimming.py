@@ -55,6 +55,10 @@ class PruneConfig:
     # Module-name prefixes whose output channels are never pruned (besides the head), e.g. the
     # stride-2 stem and the decoder, which hold few channels but most of the MACs at high resolution.
     protect: tuple[str, ...] = ()
+    # Pruning from scratch (Wang et al. 2020): after the structure is found, also re-initialise it
+    # and train it for this many epochs at the full learning rate (distilled like every fine-tune);
+    # the better of the two on the validation split is kept. 0 = off.
+    scratch_epochs: int = 0
     seed: int = 0
     # Every fine-tune (sparsity phase included) also distils from the original, unpruned model; the
     # loss is (1 - distill_weight) * label MSE + distill_weight * teacher MSE (see train_model).
@@ -70,6 +74,8 @@ class PruneConfig:
             raise ValueError(f"--steps must be at least 1, got {self.steps}")
         if self.round_to < 1:
             raise ValueError(f"--round-to must be at least 1, got {self.round_to}")
+        if self.scratch_epochs < 0:
+            raise ValueError(f"--scratch-epochs must be >= 0, got {self.scratch_epochs}")
         if self.scope not in SCOPES:
             raise ValueError(f"--scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
         if not 0.0 <= self.distill_weight <= 1.0:
