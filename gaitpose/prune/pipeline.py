@@ -106,16 +106,13 @@ def run_prune(
         train_cfg = TrainConfig.from_dict(raw_cfg) if raw_cfg else TrainConfig()
     except (TypeError, ValueError) as exc:
         raise InputError(model_path, f"checkpoint has an unusable training config ({exc})") from None
+    # Training from scratch (--scratch-epochs) keeps the checkpoint's own schedule; fine-tuning a
+    # trained net uses a quarter of its learning rate and a short warm-up.
     scratch_cfg = train_cfg.updated(
         input_size=tuple(model_cfg.input_size), in_channels=model_cfg.in_channels, stride=model_cfg.stride,
         batch_size=batch_size, device=device,
     )
-    train_cfg = train_cfg.updated(
-        input_size=tuple(model_cfg.input_size), in_channels=model_cfg.in_channels, stride=model_cfg.stride,
-        # Fine-tuning a trained net: a quarter of the training learning rate and a short warm-up.
-        lr=lr if lr is not None else train_cfg.lr * 0.25, warmup_epochs=0.2,
-        batch_size=batch_size, device=device,
-    )
+    train_cfg = scratch_cfg.updated(lr=lr if lr is not None else scratch_cfg.lr * 0.25, warmup_epochs=0.2)
     meta = meta_from_checkpoint(model_cfg, ckpt, source_checkpoint=model_path)
     targets = sorted({round(float(t), 4) for t in (sweep or [])} | {round(cfg.target_macs, 4)}, reverse=True)
     for t in targets:
