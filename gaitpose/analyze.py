@@ -32,6 +32,7 @@ from gaitpose.geometry import expand_box, keypoints_to_box
 from gaitpose.infer.localizer import OnnxLocalizer
 from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.infer.tracker import SubjectTracker
+from gaitpose.io.planar import ImageLike
 from gaitpose.io.prefetch import prefetch
 from gaitpose.skeleton import KEYPOINTS, NUM_KEYPOINTS
 
@@ -115,7 +116,7 @@ def track_video(
     progress_span: tuple[float, float] = (0.0, 1.0),
     lookback: int = 15,
 ) -> PoseTrack:
-    """Run tracker + SPPE over ``frames`` (an iterable of ColorFrame-like objects with index/t_ms/rgb).
+    """Run tracker + SPPE over ``frames`` (ColorFrame / PlanarColorFrame-like objects with t_ms and image).
 
     Look-back: the localiser usually finds a patient who walks into view a few frames late (half
     of the body is still outside the frame), which would cost the first step. The last
@@ -132,28 +133,28 @@ def track_video(
     t0 = time.perf_counter()
     lo, hi = progress_span
     nan_kp = np.full((NUM_KEYPOINTS, 2), np.nan, np.float32)
-    missed: deque[tuple[int, np.ndarray]] = deque(maxlen=max(0, int(lookback)))
+    missed: deque[tuple[int, ImageLike]] = deque(maxlen=max(0, int(lookback)))
     backfilled = 0
     for f in frames:
-        rgb = f.rgb
+        image = f.image  # planar frame or RGB array: cropped, never converted whole
         if tracker is None:
-            size = (int(rgb.shape[1]), int(rgb.shape[0]))
+            size = (int(image.shape[1]), int(image.shape[0]))
             tracker = SubjectTracker(size, roi=roi)
         was_searching = tracker.searching()
 
-        def detect(rgb: np.ndarray = rgb) -> list:
-            return localizer.detect(rgb)
+        def detect(image: ImageLike = image) -> list:
+            return localizer.detect(image)
 
         box = tracker.next_box(detect)
         if box is None and roi is not None and not tracker.started:
             box = tracker.start_from_roi()
         res = None
         if box is not None:
-            res = estimator.predict(rgb, [box])[0]
+            res = estimator.predict(image, [box])[0]
             if tracker.is_weak(res.scores):
                 box2 = tracker.redetect(detect)
                 if box2 is not None:
-                    res2 = estimator.predict(rgb, [box2])[0]
+                    res2 = estimator.predict(image, [box2])[0]
                     if float(res2.scores.mean()) > float(res.scores.mean()):
                         res = res2
         if res is None:
@@ -173,7 +174,7 @@ def track_video(
                 backfilled += _look_back(missed, res, estimator, tracker, kps, scs, bxs, acc)
             missed.clear()
         elif missed.maxlen:
-            missed.append((len(acc) - 1, rgb))
+            missed.append((len(acc) - 1, image))
         ts.append(float(f.t_ms) / 1000.0)
         if progress is not None and total_frames:
             progress(lo + (hi - lo) * min(1.0, len(ts) / total_frames))
@@ -193,7 +194,7 @@ def track_video(
 
 
 def _look_back(
-    missed: deque[tuple[int, np.ndarray]],
+    missed: deque[tuple[int, ImageLike]],
     found: Any,
     estimator: OnnxPoseEstimator,
     tracker: SubjectTracker,
@@ -205,11 +206,11 @@ def _look_back(
     """Track backwards from a just-acquired pose through earlier frames that had none; returns frames filled."""
     filled = 0
     keypoints, scores = found.keypoints, found.scores
-    for i, rgb in reversed(missed):
+    for i, image in reversed(missed):
         kbox = keypoints_to_box(keypoints, scores >= tracker.kp_threshold)
         if kbox is None:
             break
-        res = estimator.predict(rgb, [expand_box(kbox, tracker.pad)])[0]
+        res = estimator.predict(image, [expand_box(kbox, tracker.pad)])[0]
         if tracker.is_weak(res.scores):
             break
         kps[i], scs[i] = res.keypoints.astype(np.float32), res.scores.astype(np.float32)
@@ -352,6 +353,8 @@ def analyze_video(
     roi: Sequence[float] | str | None = None,
     timestamps: Path | None = None,
     prefetch_frames: int = 4,
+    decode_threads: int | None = None,
+    overlay_size: int | None = 960,
 ) -> dict[str, Any]:
     """Analyse one gait video; returns a JSON-able summary (frames, fps, elapsed, output paths, headline metrics).
 
@@ -360,6 +363,9 @@ def analyze_video(
     outputs are still written and ``summary["walking_found"]`` is False with warnings explaining why.
     ``depth`` (+ ``timestamps``) pair a plain video with a separately stored depth sequence
     (``gaitpose.io.open_recording``); a Kinect MKV / RealSense bag brings its own depth.
+    ``decode_threads``: video decoder threads; by default one on a machine with two cores or fewer
+    (the decoder then owns one core and the models the other), FFmpeg's choice otherwise.
+    ``overlay_size``: long side of the overlay video in pixels (None or 0: the video's own size).
     """
     t_start = time.perf_counter()
     video, out_dir = Path(video), Path(out_dir)
@@ -383,7 +389,10 @@ def analyze_video(
     with rec:
         t_setup = time.perf_counter() - t_start
         # Decoding runs a few frames ahead on its own thread, overlapping with inference.
-        track = track_video(prefetch(rec.color_frames(), depth=prefetch_frames), estimator, loc, roi=roi_arr,
+        if decode_threads is None and (os.cpu_count() or 1) <= 2:
+            decode_threads = 1
+        frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames)
+        track = track_video(frames, estimator, loc, roi=roi_arr,
                             total_frames=rec.num_frames, progress=report, progress_span=(0.0, 0.8))
         if track.n_frames == 0:
             raise InputError(video, "no frames could be decoded")
@@ -408,7 +417,14 @@ def analyze_video(
             write_keypoints_json(tmp / "keypoints.json", track)
             write_keypoints_csv(tmp / "keypoints.csv", track)
             write_events_csv(tmp / "events.csv", result.events)
-            from gaitpose.report import plot_angle_cycles, plot_angles, write_overlay, write_report
+            from gaitpose.report import (
+                overlay_frame_size,
+                plot_angle_cycles,
+                plot_angles,
+                scaled_frame,
+                write_overlay,
+                write_report,
+            )
 
             plot_angles(result.angles, fps, result.events, tmp / "angles.png")
             plot_angle_cycles(result.cycles, tmp / "angles_cycle.png")
@@ -416,9 +432,12 @@ def analyze_video(
             overlay_frames = 0
             if overlay:
                 draw_kp = np.where(np.isfinite(result.kpts), result.kpts, track.keypoints)
-                frames = (f.rgb for f in prefetch(rec.color_frames(), depth=prefetch_frames))
+                # Frames are scaled down on the decoding thread while the main thread draws and encodes.
+                wh = overlay_frame_size(track.frame_size, overlay_size)
+                frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames,
+                                  prepare=lambda f: scaled_frame(f.image, wh))
                 overlay_frames = write_overlay(frames, draw_kp, track.scores, result.events, fps,
-                                               tmp / "overlay.mp4", boxes=track.boxes)
+                                               tmp / "overlay.mp4", boxes=track.boxes, max_side=overlay_size)
             report(0.97)
             elapsed = time.perf_counter() - t_start
             stage_s["outputs"] = time.perf_counter() - t_outputs

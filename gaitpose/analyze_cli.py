@@ -20,6 +20,9 @@ def analyze_cmd(
     height_cm: float | None = typer.Option(None, "--height-cm", help="Subject height: scales lengths to metres."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="ONNX Runtime intra-op threads."),
     no_overlay: bool = typer.Option(False, "--no-overlay", help="Skip the overlay video (faster)."),
+    overlay_size: int = typer.Option(
+        960, "--overlay-size", min=0, help="Long side of the overlay video in pixels (0: the video's own size)."
+    ),
     roi: str | None = typer.Option(None, "--roi", help="X,Y,W,H box of the subject in the first frame."),
     timestamps: Path | None = typer.Option(None, "--timestamps", help="Timestamps CSV for a --depth PNG folder."),
 ) -> None:
@@ -42,7 +45,7 @@ def analyze_cmd(
         try:
             s = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                               threads=threads, progress=progress, overlay=not no_overlay, roi=roi,
-                              timestamps=timestamps)
+                              timestamps=timestamps, overlay_size=overlay_size or None)
         finally:
             bar.close()
     cad = s.get("cadence_steps_per_min")

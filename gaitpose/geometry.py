@@ -7,6 +7,8 @@ pixels in, pixels out.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -117,7 +119,7 @@ def affine_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def crop(
-    image: np.ndarray,
+    image: Any,
     center: np.ndarray,
     size: np.ndarray,
     output_wh: tuple[int, int],
@@ -125,8 +127,15 @@ def crop(
     border_value: float | tuple[float, ...] = 0,
     interpolation: int = cv2.INTER_LINEAR,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Warp the (rotated) rectangle of ``image`` into an output_wh crop; returns (crop, matrix)."""
+    """Warp the (rotated) rectangle of ``image`` into an output_wh crop; returns (crop, matrix).
+
+    ``image`` is an array or anything with a ``warp(matrix, output_wh, interpolation=,
+    border_value=)`` method (a planar video frame, :class:`gaitpose.io.planar.YuvImage`).
+    """
     matrix = get_affine_transform(center, size, rotation_deg, output_wh)
+    if not isinstance(image, np.ndarray):
+        out = image.warp(matrix, output_wh, interpolation=interpolation, border_value=border_value)
+        return out, matrix
     out = cv2.warpAffine(
         image,
         matrix,

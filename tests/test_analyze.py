@@ -218,6 +218,17 @@ def test_report_from_synthetic_walk_shows_metrics_events_and_plots(tmp_path: Pat
     patch = decoded[hs.frame][heel[1] - 12 : heel[1] + 12, heel[0] - 12 : heel[0] + 12].astype(int)
     green = (patch[..., 1] > 150) & (patch[..., 0] < 120) & (patch[..., 2] < 140)
     assert green.sum() > 10, "heel-strike mark not drawn at the heel"
+    # Scaled down (long side 320), from planar frames: marks follow the scaled heel.
+    from gaitpose.io.planar import YuvImage
+
+    planar = (YuvImage.from_rgb(f) for f in frames)
+    assert write_overlay(planar, r.kpts, w.scores, r.events, w.fps, tmp_path / "small.mp4", max_side=320) == 120
+    with av.open(str(tmp_path / "small.mp4")) as c:
+        small = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert small[0].shape == (240, 320, 3)
+    sx, sy = (np.round((r.kpts[hs.frame, KEYPOINTS.index(f"{hs.foot}_heel")] + 0.5) * 0.5 - 0.5)).astype(int)
+    patch = small[hs.frame][sy - 8 : sy + 8, sx - 8 : sx + 8].astype(int)
+    assert ((patch[..., 1] > 150) & (patch[..., 0] < 120) & (patch[..., 2] < 140)).sum() > 5
     page = write_report(tmp_path / "report.html", video_name="walk.mp4", summary={"frames": 120, "fps": 30.0},
                         metrics=r.metrics, events=r.events, warnings=["example warning"],
                         model_info={"pose_model": "model.onnx"}, angles_png=tmp_path / "angles.png",
@@ -232,10 +243,9 @@ def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
     """The localiser finds the subject only from frame 6 on (walking into view); the look-back
     recovers the earlier frames where the pose model, given the propagated box, is confident --
     and stops at the first frame where it is not."""
-    from types import SimpleNamespace
-
     from gaitpose.analyze import track_video
     from gaitpose.infer.pose import PoseResult
+    from gaitpose.io import ColorFrame
 
     def subject(t: int) -> np.ndarray:
         return np.array([400.0 - 6 * t, 80.0, 90.0, 260.0])
@@ -265,7 +275,7 @@ def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
         for t in range(20):
             rgb = np.zeros((360, 640, 3), np.uint8)
             rgb[0, 0, 0] = t
-            yield SimpleNamespace(index=t, t_ms=t * 1000 / 30, rgb=rgb)
+            yield ColorFrame(index=t, t_ms=t * 1000 / 30, rgb=rgb)
 
     track = track_video(frames(), Estimator(), Localizer(), lookback=15)  # type: ignore[arg-type]
     assert track.accepted.tolist() == [False, False] + [True] * 18

@@ -15,6 +15,7 @@ import numpy as np
 
 from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.modelmeta import ModelMeta
+from gaitpose.normalise import rgb_normaliser
 
 
 class TorchPredictor(OnnxPoseEstimator):
@@ -22,15 +23,14 @@ class TorchPredictor(OnnxPoseEstimator):
 
     def __init__(self, model: Any, meta: ModelMeta, device: str = "cpu", path: str | os.PathLike[str] = "") -> None:
         # Deliberately not calling OnnxPoseEstimator.__init__: there is no ONNX session; every
-        # other method of the parent only needs meta, _mean, _std and run_heatmaps.
+        # other method of the parent only needs meta, _normaliser and run_heatmaps.
         import torch
 
         self.path = Path(path)
         self.meta = meta
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self._mean = np.asarray(meta.mean, dtype=np.float32).reshape(-1, 1, 1)
-        self._std = np.asarray(meta.std, dtype=np.float32).reshape(-1, 1, 1)
+        self._normaliser = rgb_normaliser(meta)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str = "cpu") -> TorchPredictor:

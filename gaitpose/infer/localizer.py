@@ -24,6 +24,7 @@ import numpy as np
 from gaitpose.codec import heatmap_to_input
 from gaitpose.errors import InputError
 from gaitpose.infer.pose import _meta_from_session, _session
+from gaitpose.io.planar import ImageLike
 from gaitpose.modelmeta import ModelMeta
 
 Detection = tuple[np.ndarray, float]  # (x, y, w, h) in frame pixels, score 0..1
@@ -50,10 +51,17 @@ class Letterbox:
     def scale_xy(self) -> tuple[float, float]:
         return self.new_wh[0] / self.src_wh[0], self.new_wh[1] / self.src_wh[1]
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Resize and pad an image (H, W, C) into the input canvas."""
-        resized = cv2.resize(image, self.new_wh, interpolation=cv2.INTER_AREA)
-        canvas = np.zeros((self.dst_wh[1], self.dst_wh[0], *image.shape[2:]), dtype=image.dtype)
+    def apply(self, image: ImageLike) -> np.ndarray:
+        """Resize and pad an image (H, W, C) into the input canvas.
+
+        ``image`` may also be a planar frame with a ``resize(wh, interpolation)`` method
+        (:class:`gaitpose.io.planar.YuvImage`), which yields the RGB thumbnail directly.
+        """
+        if isinstance(image, np.ndarray):
+            resized = cv2.resize(image, self.new_wh, interpolation=cv2.INTER_AREA)
+        else:
+            resized = image.resize(self.new_wh, cv2.INTER_AREA)
+        canvas = np.zeros((self.dst_wh[1], self.dst_wh[0], *resized.shape[2:]), dtype=resized.dtype)
         x0, y0 = self.pad
         canvas[y0 : y0 + self.new_wh[1], x0 : x0 + self.new_wh[0]] = resized
         return canvas
@@ -129,8 +137,10 @@ class OnnxLocalizer:
             raise InputError(self.path, f"expected a localizer model, got kind '{self.meta.kind}'")
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = score_threshold
-        self._mean = np.asarray(self.meta.mean, dtype=np.float32).reshape(1, 1, 3)
-        self._std = np.asarray(self.meta.std, dtype=np.float32).reshape(1, 1, 3)
+        mean = np.asarray(self.meta.mean, dtype=np.float32).reshape(3, 1, 1)
+        std = np.asarray(self.meta.std, dtype=np.float32).reshape(3, 1, 1)
+        self._scale = (1.0 / (255.0 * std)).astype(np.float32)  # (x / 255 - mean) / std as x * a + b
+        self._offset = (-mean / std).astype(np.float32)
         self.calls = 0
         self._letterbox: Letterbox | None = None
 
@@ -140,18 +150,19 @@ class OnnxLocalizer:
             lb = self._letterbox = Letterbox.fit(tuple(image_wh), self.meta.input_wh)
         return lb
 
-    def preprocess(self, rgb: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    def preprocess(self, rgb: ImageLike) -> tuple[np.ndarray, Letterbox]:
         lb = self.letterbox_for((rgb.shape[1], rgb.shape[0]))
-        canvas = lb.apply(rgb).astype(np.float32) / 255.0
-        x = (canvas - self._mean) / self._std
+        x = lb.apply(rgb).transpose(2, 0, 1).astype(np.float32)
+        x *= self._scale
+        x += self._offset
         # Padding is black in the image, i.e. normalised black, exactly as in training.
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32), lb
+        return x[None], lb
 
-    def raw(self, rgb: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    def raw(self, rgb: ImageLike) -> tuple[np.ndarray, Letterbox]:
         x, lb = self.preprocess(rgb)
         return self.session.run(None, {self.input_name: x})[0][0], lb
 
-    def detect(self, rgb: np.ndarray, max_detections: int = 10) -> list[Detection]:
+    def detect(self, rgb: ImageLike, max_detections: int = 10) -> list[Detection]:
         """People in one RGB frame as ((x, y, w, h) frame pixels, score), best score first."""
         self.calls += 1
         maps, lb = self.raw(rgb)

@@ -16,7 +16,9 @@ import numpy as np
 from gaitpose.codec import decode_heatmaps, flip_back
 from gaitpose.errors import InputError
 from gaitpose.geometry import affine_points, box_to_center_size, crop, invert_affine
+from gaitpose.io.planar import ImageLike
 from gaitpose.modelmeta import META_KEY, ModelMeta
+from gaitpose.normalise import normalise_depth, normalise_rgb, rgb_normaliser
 
 
 @dataclass
@@ -78,29 +80,26 @@ class OnnxPoseEstimator:
         if self.meta.kind != "sppe":
             raise InputError(self.path, f"expected a pose (sppe) model, got kind '{self.meta.kind}'")
         self.input_name = self.session.get_inputs()[0].name
-        self._mean = np.asarray(self.meta.mean, dtype=np.float32).reshape(-1, 1, 1)
-        self._std = np.asarray(self.meta.std, dtype=np.float32).reshape(-1, 1, 1)
+        self._normaliser = rgb_normaliser(self.meta)
 
     @property
     def keypoint_names(self) -> tuple[str, ...]:
         return self.meta.keypoint_names
 
     def preprocess(
-        self, image_rgb: np.ndarray, box_xywh: np.ndarray, depth_mm: np.ndarray | None = None
+        self, image_rgb: ImageLike, box_xywh: np.ndarray, depth_mm: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Crop and normalise one person: returns (CHW float32 tensor, 2x3 crop matrix)."""
         center, size = box_to_center_size(box_xywh, self.meta.aspect_ratio, self.meta.padding)
         patch, matrix = crop(image_rgb, center, size, self.meta.input_wh)
-        x = patch.astype(np.float32).transpose(2, 0, 1) / 255.0
-        x = (x - self._mean[:3]) / self._std[:3]
+        x = normalise_rgb(patch, self.meta, self._normaliser)
         if self.meta.in_channels == 4:
             if depth_mm is None:
                 d = np.zeros((1, *x.shape[1:]), dtype=np.float32)
             else:
                 dpatch, _ = crop(depth_mm.astype(np.float32), center, size, self.meta.input_wh,
                                  interpolation=0)
-                d = np.where(dpatch > 0, (dpatch - self.meta.depth_mean_mm) / self.meta.depth_std_mm, 0.0)
-                d = d[None].astype(np.float32)
+                d = normalise_depth(dpatch, self.meta)
             x = np.concatenate([x, d], axis=0)
         return x.astype(np.float32), matrix
 
@@ -118,12 +117,12 @@ class OnnxPoseEstimator:
 
     def predict(
         self,
-        image_rgb: np.ndarray,
+        image_rgb: ImageLike,
         boxes: Sequence[np.ndarray],
         depth_mm: np.ndarray | None = None,
         flip_test: bool = False,
     ) -> list[PoseResult]:
-        """Keypoints in full-image pixels for each box (x, y, w, h) in one RGB image."""
+        """Keypoints in full-image pixels for each box (x, y, w, h) in one RGB image or planar frame."""
         if len(boxes) == 0:
             return []
         crops, mats = zip(*(self.preprocess(image_rgb, b, depth_mm) for b in boxes), strict=True)

@@ -36,6 +36,29 @@ class ColorFrame:
     rgb: np.ndarray  # uint8 HxWx3, RGB order
 
 
+    @property
+    def image(self) -> np.ndarray:
+        """What the pose runtime reads pixels from (see :class:`PlanarColorFrame`)."""
+        return self.rgb
+
+
+@dataclass(frozen=True)
+class PlanarColorFrame:
+    """A colour frame still in the decoder's YUV 4:2:0 planes; RGB is computed only where needed.
+
+    ``image`` warps and resizes like an RGB array (:class:`gaitpose.io.planar.YuvImage`), so the
+    pose runtime crops it without converting the whole frame; ``rgb`` converts the whole frame.
+    """
+
+    index: int
+    t_ms: float
+    image: Any  # gaitpose.io.planar.YuvImage
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.image.to_rgb()
+
+
 @dataclass(frozen=True)
 class DepthFrame:
     index: int  # position in Recording.depth_timestamps()
@@ -78,6 +101,16 @@ class Recording:
 
     def color_frames(self) -> Iterator[ColorFrame]:
         raise InputError(self.path, "this recording has no colour stream")
+
+    def color_images(self, decode_threads: int | None = None) -> Iterator[ColorFrame | PlanarColorFrame]:
+        """Colour frames for the pose runtime: planar (unconverted) where the reader can, else RGB.
+
+        Consumers use ``frame.image`` (crop / resize it) and ``frame.rgb`` only when they need the
+        whole RGB frame. Readers without a planar path yield their :meth:`color_frames`.
+        ``decode_threads`` caps the video decoder's threads (None: FFmpeg's own choice); one is
+        best when another thread runs the models on a two-core machine.
+        """
+        return self.color_frames()
 
     def depth_frames(self) -> Iterator[DepthFrame]:
         raise InputError(self.path, "this recording has no depth stream")

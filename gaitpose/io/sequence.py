@@ -17,6 +17,7 @@ uses the manifest's intrinsics layout.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -27,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError
-from gaitpose.io.base import ColorFrame, DepthFrame, Recording, check_depth_array, require_file
+from gaitpose.io.base import (
+    ColorFrame,
+    DepthFrame,
+    PlanarColorFrame,
+    Recording,
+    check_depth_array,
+    require_file,
+)
 from gaitpose.io.video import VideoRecording
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -194,6 +202,11 @@ class SequenceRecording(Recording):
         for f in self.video.color_frames():
             t = self._color_override.get(f.index)
             yield f if t is None else ColorFrame(f.index, t, f.rgb)
+
+    def color_images(self, decode_threads: int | None = None) -> Iterator[ColorFrame | PlanarColorFrame]:
+        for f in self.video.color_images(decode_threads):
+            t = self._color_override.get(f.index)
+            yield f if t is None else dataclasses.replace(f, t_ms=t)
 
     def depth_frames(self) -> Iterator[DepthFrame]:
         for i in range(self.depth_seq.count):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError
-from gaitpose.io.base import ColorFrame, DepthFrame, Recording, camera_dict, require_file
+from gaitpose.io.base import ColorFrame, DepthFrame, PlanarColorFrame, Recording, camera_dict, require_file
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ DEPTH_TITLES = ("DEPTH", "K4A_DEPTH_TRACK")
 IR_TITLES = ("IR", "K4A_IR_TRACK")
 GRAY16 = ("gray16be", "gray16le", "gray16")
 GRAY8 = ("gray", "gray8", "y8")
+PLANAR_420 = ("yuv420p", "yuvj420p")  # kept planar for the pose runtime (gaitpose.io.planar)
 
 
 def _av_error_types() -> tuple[type[BaseException], ...]:
@@ -210,11 +211,13 @@ class VideoRecording(Recording):
 
     # -- frames ---------------------------------------------------------------------------------
 
-    def _decode(self, stream_index: int) -> Iterator[Any]:
+    def _decode(self, stream_index: int, threads: int | None = None) -> Iterator[Any]:
         container = _open_container(self.path)
         try:
             stream = container.streams[stream_index]
             stream.thread_type = "AUTO"
+            if threads:
+                stream.codec_context.thread_count = int(threads)
             yield from container.decode(stream)
         except _av_error_types() as exc:
             raise InputError(self.path, f"decode error ({_short(exc)})") from None
@@ -222,12 +225,25 @@ class VideoRecording(Recording):
             container.close()
 
     def color_frames(self) -> Iterator[ColorFrame]:
+        yield from self._color(planar=False)  # type: ignore[misc]
+
+    def color_images(self, decode_threads: int | None = None) -> Iterator[ColorFrame | PlanarColorFrame]:
+        """Frames left in 4:2:0 planes (zero-copy views of the decoder's buffers) when the track is
+        ``yuv420p``/``yuvj420p``, the usual case; any other pixel format is converted to RGB."""
+        return self._color(planar=True, threads=decode_threads)
+
+    def _color(self, planar: bool, threads: int | None = None) -> Iterator[ColorFrame | PlanarColorFrame]:
+        from gaitpose.io.planar import YuvImage
+
         n = 0
         period = 1000.0 / (self.fps or 30.0)
-        for frame in self._decode(self._color_index):
+        for frame in self._decode(self._color_index, threads):
             t = _time_ms(frame.pts, frame.time_base)
-            rgb = frame.to_ndarray(format="rgb24")
-            yield ColorFrame(index=n, t_ms=n * period if t is None else t, rgb=rgb)
+            t_ms = n * period if t is None else t
+            if planar and frame.format.name in PLANAR_420:
+                yield PlanarColorFrame(index=n, t_ms=t_ms, image=YuvImage.from_av_frame(frame))
+            else:
+                yield ColorFrame(index=n, t_ms=t_ms, rgb=frame.to_ndarray(format="rgb24"))
             n += 1
         if n < self.num_frames:
             raise InputError(self.path, f"truncated: decoded {n} of {self.num_frames} colour frames")

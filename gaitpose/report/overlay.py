@@ -44,9 +44,10 @@ def draw_pose(
     *,
     min_score: float = 0.3,
     box: np.ndarray | None = None,
+    copy: bool = True,
 ) -> np.ndarray:
-    """Draw one skeleton (left blue, right orange) onto a copy of an RGB frame."""
-    img = np.ascontiguousarray(rgb).copy()
+    """Draw one skeleton (left blue, right orange) onto a copy of an RGB frame (in place with ``copy=False``)."""
+    img = np.ascontiguousarray(rgb).copy() if copy else rgb
     scale = max(1, round(max(img.shape[:2]) / 640))
     ok = (scores >= min_score) & np.isfinite(keypoints).all(axis=1)
     if box is not None and np.isfinite(box).all():
@@ -94,8 +95,37 @@ def _open_writer(path: Path, fps: float, wh: tuple[int, int]) -> tuple[Any, Any]
     raise RuntimeError("no H.264 (or MPEG-4) encoder in this PyAV build")
 
 
+def overlay_frame_size(frame_wh: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """Even output size with the long side at most ``max_side`` (None/0: the frame's own size)."""
+    w, h = int(frame_wh[0]), int(frame_wh[1])
+    s = 1.0 if not max_side or max(w, h) <= max_side else max_side / max(w, h)
+    ow, oh = max(2, round(w * s)), max(2, round(h * s))
+    return ow + ow % 2, oh + oh % 2
+
+
+def _to_out(xy: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Source pixel coordinates -> overlay pixels (pixel-centre convention, as gaitpose.geometry)."""
+    return (np.asarray(xy, np.float64) + 0.5) * scale - 0.5
+
+
+def scaled_frame(image: Any, wh: tuple[int, int]) -> np.ndarray:
+    """An RGB array or planar frame (``gaitpose.io.planar.YuvImage``) resized to ``wh`` (contiguous, own copy).
+
+    Bilinear for reductions down to half size (the usual 1080p -> 960 case, and about half the cost
+    of area averaging), area averaging below that, where bilinear would alias. Callers may run this
+    ahead on a decoding thread and hand the results to :func:`write_overlay`.
+    """
+    h, w = image.shape[:2]
+    if (w, h) == tuple(wh):
+        return np.ascontiguousarray(image).copy() if isinstance(image, np.ndarray) else image.to_rgb()
+    interp = cv2.INTER_LINEAR if min(wh[0] / w, wh[1] / h) >= 0.5 else cv2.INTER_AREA
+    if isinstance(image, np.ndarray):
+        return cv2.resize(image, wh, interpolation=interp)
+    return image.resize(wh, interp)
+
+
 def write_overlay(
-    frames: Iterable[np.ndarray],
+    frames: Iterable[Any],
     keypoints: np.ndarray,
     scores: np.ndarray,
     events: Sequence[Any],
@@ -104,40 +134,51 @@ def write_overlay(
     *,
     boxes: np.ndarray | None = None,
     min_score: float = 0.3,
+    max_side: int | None = 960,
 ) -> int:
-    """Encode the overlay video; ``events`` are objects with foot/event/frame (GaitEvent). Returns frames written."""
+    """Encode the overlay video; returns frames written.
+
+    ``frames`` are RGB arrays or planar frames; ``events`` are objects with foot/event/frame
+    (GaitEvent). Frames are scaled so the long side is at most ``max_side`` pixels before
+    drawing and encoding: H.264 encoding of a full-HD frame costs more than the whole pose
+    pass, and a 960-pixel video is plenty to check a walk. Keypoints stay in source pixels.
+    """
     out_path = Path(out_path)
     by_frame: dict[int, list[Any]] = {}
     for ev in events:
         for f in range(int(ev.frame), int(ev.frame) + EVENT_SHOW_FRAMES):
             by_frame.setdefault(f, []).append(ev)
     container = stream = None
+    scale = np.ones(2)
     n = 0
     try:
-        for t, rgb in enumerate(frames):
+        for t, image in enumerate(frames):
             if container is None:
-                h, w = rgb.shape[:2]
-                container, stream = _open_writer(out_path, fps, (w + w % 2, h + h % 2))
-            img = rgb
+                h, w = image.shape[:2]
+                wh = overlay_frame_size((w, h), max_side)
+                scale = np.array([wh[0] / w, wh[1] / h])
+                container, stream = _open_writer(out_path, fps, wh)
+            img = scaled_frame(image, wh)
             if t < len(keypoints):
-                img = draw_pose(rgb, keypoints[t], scores[t], min_score=min_score,
-                                box=None if boxes is None else boxes[t])
+                box = None
+                if boxes is not None:
+                    x, y, bw, bh = boxes[t]
+                    box = np.array([*_to_out(np.array([x, y]), scale), bw * scale[0], bh * scale[1]])
+                img = draw_pose(img, _to_out(keypoints[t], scale), scores[t], min_score=min_score, box=box, copy=False)
                 for ev in by_frame.get(t, ()):
                     p = _event_point(keypoints[int(ev.frame)], ev.foot, ev.event)
                     if p is None:
                         continue
                     c = EVENT_COLOURS.get(ev.event, (255, 255, 0))
-                    px, py = int(np.rint(p[0])), int(np.rint(p[1]))
+                    px, py = (int(v) for v in np.rint(_to_out(p, scale)))
                     cv2.circle(img, (px, py), 9, c, 2, cv2.LINE_AA)
                     label = f"{ev.foot[0].upper()} {EVENT_SHORT.get(ev.event, ev.event)}"
                     cv2.putText(img, label, (px + 10, py - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, c, 2, cv2.LINE_AA)
             cv2.putText(img, f"frame {t}  {t / fps if fps else 0:.2f} s", (8, 20), cv2.FONT_HERSHEY_SIMPLEX,
                         0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            if img.shape[1] % 2 or img.shape[0] % 2:
-                img = cv2.copyMakeBorder(img, 0, img.shape[0] % 2, 0, img.shape[1] % 2, cv2.BORDER_CONSTANT)
             import av
 
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
             n += 1

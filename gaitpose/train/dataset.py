@@ -21,23 +21,10 @@ from gaitpose.eval.evaluate import read_depth_mm, read_rgb
 from gaitpose.geometry import affine_points, box_to_center_size, crop
 from gaitpose.labels import PoseRecord
 from gaitpose.modelmeta import ModelMeta
+from gaitpose.normalise import normalise_depth, normalise_rgb
 from gaitpose.skeleton import FLIP_INDEX
 from gaitpose.train.augment import border_cut, colour_jitter, compose, flip_matrix, sample_crop
 from gaitpose.train.config import AugConfig
-
-
-def normalise_rgb(patch: np.ndarray, meta: ModelMeta) -> np.ndarray:
-    """HWC uint8 RGB -> CHW float32, exactly as ``OnnxPoseEstimator.preprocess`` does it."""
-    mean = np.asarray(meta.mean, dtype=np.float32).reshape(-1, 1, 1)[:3]
-    std = np.asarray(meta.std, dtype=np.float32).reshape(-1, 1, 1)[:3]
-    x = patch.astype(np.float32).transpose(2, 0, 1) / 255.0
-    return (x - mean) / std
-
-
-def normalise_depth(dpatch: np.ndarray, meta: ModelMeta) -> np.ndarray:
-    """Depth crop in mm -> (1, H, W) float32; missing readings (0) stay 0."""
-    d = np.where(dpatch > 0, (dpatch - meta.depth_mean_mm) / meta.depth_std_mm, 0.0)
-    return d[None].astype(np.float32)
 
 
 class PoseDataset(Dataset):

@@ -1,0 +1,39 @@
+"""Crop -> network input normalisation, one implementation for training and serving.
+
+The model sees ``(rgb / 255 - mean) / std`` per channel (and, for RGB-D models, depth in mm
+standardised with missing readings kept at 0). Training (``gaitpose.train.dataset``) and the
+runtime (``gaitpose.infer.pose``) call the same functions here, so a crop normalises to the
+same bits in both. numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaitpose.modelmeta import ModelMeta
+
+__all__ = ["normalise_depth", "normalise_rgb", "rgb_normaliser"]
+
+
+def rgb_normaliser(meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset), each (3, 1, 1): the normalisation folded into one multiply-add."""
+    mean = np.asarray(meta.mean, dtype=np.float32)[:3].reshape(-1, 1, 1)
+    std = np.asarray(meta.std, dtype=np.float32)[:3].reshape(-1, 1, 1)
+    return (1.0 / (255.0 * std)).astype(np.float32), (-mean / std).astype(np.float32)
+
+
+def normalise_rgb(
+    patch: np.ndarray, meta: ModelMeta, normaliser: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """HWC uint8 RGB -> CHW float32 network input; pass a cached :func:`rgb_normaliser` in loops."""
+    scale, offset = normaliser if normaliser is not None else rgb_normaliser(meta)
+    x = patch.transpose(2, 0, 1).astype(np.float32)
+    x *= scale
+    x += offset
+    return x
+
+
+def normalise_depth(dpatch: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    """Depth crop in mm -> (1, H, W) float32; missing readings (0) stay 0."""
+    d = np.where(dpatch > 0, (dpatch - meta.depth_mean_mm) / meta.depth_std_mm, 0.0)
+    return d[None].astype(np.float32)
