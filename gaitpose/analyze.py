@@ -114,15 +114,14 @@ def track_video(
     total_frames: int = 0,
     progress: Callable[[float], None] | None = None,
     progress_span: tuple[float, float] = (0.0, 1.0),
-    lookback: int = 24,
+    lookback: int = 15,
 ) -> PoseTrack:
     """Run tracker + SPPE over ``frames`` (ColorFrame / PlanarColorFrame-like objects with t_ms and image).
 
     Look-back: the localiser usually finds a patient who walks into view a few frames late (half
-    of the body is still outside the frame, and the search runs on every 2nd to 8th frame only),
-    which would cost the first step. The last ``lookback`` frames without a pose are kept (0.8 s
-    at 30 fps), and when the subject is acquired the track is run backwards through them from the
-    acquired keypoints until the pose becomes weak.
+    of the body is still outside the frame), which would cost the first step. The last
+    ``lookback`` frames without a pose are kept, and when the subject is acquired the track is
+    run backwards through them from the acquired keypoints until the pose becomes weak.
     """
     kps: list[np.ndarray] = []
     scs: list[np.ndarray] = []

@@ -174,7 +174,7 @@ def test_letterbox_round_trip_and_padding() -> None:
 
 
 def test_tracker_searches_every_other_frame_until_the_subject_appears() -> None:
-    tr, loc = SubjectTracker((W, H), max_search_every=2), FakeLocalizer()
+    tr, loc = SubjectTracker((W, H)), FakeLocalizer()
     loc.with_subject = False
     boxes = run(tr, loc, range(6))
     assert boxes == [None] * 6
@@ -184,18 +184,7 @@ def test_tracker_searches_every_other_frame_until_the_subject_appears() -> None:
     # Found at frame 6 (a search frame), then tracked from keypoints with no further localiser calls.
     assert loc.frames == [0, 2, 4, 6]
     assert all(b is not None for b in boxes)
-    tr, loc = SubjectTracker((W, H), search_every=1, max_search_every=1), FakeLocalizer()
+    tr, loc = SubjectTracker((W, H), search_every=1), FakeLocalizer()
     loc.with_subject = False
     run(tr, loc, range(4))
     assert loc.frames == [0, 1, 2, 3]
-
-
-def test_tracker_search_backs_off_while_nobody_is_found_and_resets_on_a_candidate() -> None:
-    tr, loc = SubjectTracker((W, H), search_every=2, max_search_every=8), FakeLocalizer()
-    loc.with_subject = False
-    run(tr, loc, range(40))
-    # Strides 4, 8, 8, ...: an empty lead-in costs a call every 8th frame.
-    assert loc.frames == [0, 4, 12, 20, 28, 36]
-    loc.with_subject = True
-    boxes = run(tr, loc, range(40, 50))
-    assert loc.frames[-1] == 44 and boxes[:4] == [None] * 4 and all(b is not None for b in boxes[4:])

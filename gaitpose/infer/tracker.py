@@ -49,7 +49,6 @@ class SubjectTracker:
         min_roi_iou: float = 0.1,
         max_coast: int = 15,
         search_every: int = 2,
-        max_search_every: int = 8,
     ) -> None:
         self.image_wh = (int(image_wh[0]), int(image_wh[1]))
         self.roi = None if roi is None else np.asarray(roi, dtype=np.float64)
@@ -63,8 +62,6 @@ class SubjectTracker:
         self.min_roi_iou = min_roi_iou
         self.max_coast = max_coast
         self.search_every = max(1, int(search_every))
-        self.max_search_every = max(self.search_every, int(max_search_every))
-        self._search_stride = self.search_every
         self._search_phase = 0
         self.box: np.ndarray | None = None  # last box of the subject (from keypoints or a detection)
         self.velocity = np.zeros(2)  # centre displacement per frame (smoothed)
@@ -133,10 +130,6 @@ class SubjectTracker:
         self.detected_this_frame = True
         dets = [(np.asarray(b, dtype=np.float64), float(s)) for b, s in detect()]
         choice = self._initial_choice(dets) if self.box is None else self._tracked_choice(dets)
-        if self.searching():
-            # An empty search doubles the stride (up to max_search_every); any candidate resets it.
-            empty = not dets
-            self._search_stride = min(2 * self._search_stride, self.max_search_every) if empty else self.search_every
         if choice is None:
             return None
         return np.asarray(choice[0], dtype=np.float64)
@@ -181,22 +174,17 @@ class SubjectTracker:
         return self.box is None or self.frames_lost >= self.max_coast
 
     def _skip_search_frame(self) -> bool:
-        """While searching, run the localiser on every ``search_every``-th frame only, and less often
-        while it keeps finding nobody.
+        """While searching, run the localiser on every ``search_every``-th frame only.
 
         An empty lead-in (the patient not yet in view) or a long exit would otherwise cost a
-        localiser call per frame. Each search that finds no candidate at all doubles the stride, up
-        to ``max_search_every`` (8 frames, about a quarter of a second); any candidate brings it
-        back to ``search_every``. A subject walking in is therefore picked up at most
-        ``max_search_every - 1`` frames late, which the caller's look-back
-        (``gaitpose.analyze.track_video``) recovers.
+        localiser call per frame; with the default of 2 a subject walking in is picked up at most
+        one frame later.
         """
         if not self.searching():
             self._search_phase = 0
-            self._search_stride = self.search_every
             return False
         skip = self._search_phase != 0
-        self._search_phase = (self._search_phase + 1) % self._search_stride
+        self._search_phase = (self._search_phase + 1) % self.search_every
         return skip
 
     def start_from_roi(self) -> np.ndarray | None:
