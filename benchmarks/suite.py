@@ -339,23 +339,21 @@ def headline(res: dict[str, Any], student_cost: Any) -> list[dict[str, Any]]:
     p = res.get("pipelines", {})
     a, t = p.get("analyze"), p.get("teacher_fullframe")
     t_ok = _ok(t) and bool(t.get("fps_total")) and bool(t.get("fps"))
-    ao = p.get("analyze_overlay")
-    ratio = ao["fps_total"] / t["fps_total"] if (_ok(ao) and t_ok) else None
-    rows.append(_target("analyze_full_job_vs_teacher_throughput", _r(ratio), 5.0,
-                        "whole job as a user runs it: analyze frames / s (setup, decode, pose, gait, plots, "
-                        "report, overlay video) vs MediaPipe full frame (setup, decode, pose)",
-                        note="" if ratio else "not measured"))
-    ratio = a["fps_total"] / t["fps_total"] if (_ok(a) and t_ok) else None
-    rows.append(_target("analyze_vs_teacher_throughput", _r(ratio), 5.0,
-                        "whole job without the overlay video: analyze frames / s (setup, decode, pose, gait, "
-                        "plots, report) vs MediaPipe full frame (setup, decode, pose)",
-                        note="" if ratio else "not measured"))
-    st = p.get("analyze_steady")
-    ratio = st["fps"] / t["fps"] if (_ok(st) and t_ok) else None
-    rows.append(_target("analyze_vs_teacher_loop_throughput", _r(ratio), 5.0,
-                        "per-frame loop, steady state: analyze fps (scipy/matplotlib imported beforehand) / "
-                        "MediaPipe full-frame fps, decode included for both",
-                        note="" if ratio else "not measured"))
+    throughput_rows = (
+        ("analyze_full_job_vs_teacher_throughput", "analyze_overlay", "fps_total",
+         "whole job as a user runs it: analyze frames / s (setup, decode, pose, gait, plots, report, overlay "
+         "video) vs MediaPipe full frame (setup, decode, pose)"),
+        ("analyze_vs_teacher_throughput", "analyze", "fps_total",
+         "whole job without the overlay video: analyze frames / s (setup, decode, pose, gait, plots, report) "
+         "vs MediaPipe full frame (setup, decode, pose)"),
+        ("analyze_vs_teacher_loop_throughput", "analyze_steady", "fps",
+         "per-frame loop, steady state: analyze fps (scipy/matplotlib imported beforehand) / MediaPipe "
+         "full-frame fps, decode included for both"),
+    )
+    for key, run, rate, what in throughput_rows:
+        mine = p.get(run)
+        ratio = mine[rate] / t[rate] if (_ok(mine) and t_ok) else None
+        rows.append(_target(key, _r(ratio), 5.0, what, note="" if ratio else "not measured"))
     tc = p.get("teacher_crops")
     if _ok(a) and _ok(tc) and tc["fps"]:
         rows.append(_target("analyze_vs_teacher_crops_throughput", _r(a["fps"] / tc["fps"]), 5.0,
