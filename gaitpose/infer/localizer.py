@@ -26,6 +26,7 @@ from gaitpose.errors import InputError
 from gaitpose.infer.pose import _meta_from_session, _session
 from gaitpose.io.planar import ImageLike
 from gaitpose.modelmeta import ModelMeta
+from gaitpose.normalise import normalise_rgb, rgb_normaliser
 
 Detection = tuple[np.ndarray, float]  # (x, y, w, h) in frame pixels, score 0..1
 
@@ -137,10 +138,7 @@ class OnnxLocalizer:
             raise InputError(self.path, f"expected a localizer model, got kind '{self.meta.kind}'")
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = score_threshold
-        mean = np.asarray(self.meta.mean, dtype=np.float32).reshape(3, 1, 1)
-        std = np.asarray(self.meta.std, dtype=np.float32).reshape(3, 1, 1)
-        self._scale = (1.0 / (255.0 * std)).astype(np.float32)  # (x / 255 - mean) / std as x * a + b
-        self._offset = (-mean / std).astype(np.float32)
+        self._normaliser = rgb_normaliser(self.meta)
         self.calls = 0
         self._letterbox: Letterbox | None = None
 
@@ -152,9 +150,7 @@ class OnnxLocalizer:
 
     def preprocess(self, rgb: ImageLike) -> tuple[np.ndarray, Letterbox]:
         lb = self.letterbox_for((rgb.shape[1], rgb.shape[0]))
-        x = lb.apply(rgb).transpose(2, 0, 1).astype(np.float32)
-        x *= self._scale
-        x += self._offset
+        x = normalise_rgb(lb.apply(rgb), self.meta, self._normaliser)
         # Padding is black in the image, i.e. normalised black, exactly as in training.
         return x[None], lb
 
