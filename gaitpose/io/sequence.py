@@ -199,12 +199,14 @@ class SequenceRecording(Recording):
         return self._depth_times.copy()
 
     def color_frames(self) -> Iterator[ColorFrame]:
-        for f in self.video.color_frames():
-            t = self._color_override.get(f.index)
-            yield f if t is None else ColorFrame(f.index, t, f.rgb)
+        yield from self._retimed(self.video.color_frames())  # type: ignore[misc]
 
     def color_images(self, decode_threads: int | None = None) -> Iterator[ColorFrame | PlanarColorFrame]:
-        for f in self.video.color_images(decode_threads):
+        return self._retimed(self.video.color_images(decode_threads))
+
+    def _retimed(self, frames: Iterator[ColorFrame | PlanarColorFrame]) -> Iterator[ColorFrame | PlanarColorFrame]:
+        """Frames with the timestamps CSV's colour times where it gives them."""
+        for f in frames:
             t = self._color_override.get(f.index)
             yield f if t is None else dataclasses.replace(f, t_ms=t)
 
