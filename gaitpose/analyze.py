@@ -417,14 +417,7 @@ def analyze_video(
             write_keypoints_json(tmp / "keypoints.json", track)
             write_keypoints_csv(tmp / "keypoints.csv", track)
             write_events_csv(tmp / "events.csv", result.events)
-            from gaitpose.report import (
-                overlay_frame_size,
-                plot_angle_cycles,
-                plot_angles,
-                scaled_frame,
-                write_overlay,
-                write_report,
-            )
+            from gaitpose.report import plot_angle_cycles, plot_angles, write_overlay, write_report
 
             plot_angles(result.angles, fps, result.events, tmp / "angles.png")
             plot_angle_cycles(result.cycles, tmp / "angles_cycle.png")
@@ -432,12 +425,11 @@ def analyze_video(
             overlay_frames = 0
             if overlay:
                 draw_kp = np.where(np.isfinite(result.kpts), result.kpts, track.keypoints)
-                # Frames are scaled down on the decoding thread while the main thread draws and encodes.
-                wh = overlay_frame_size(track.frame_size, overlay_size)
-                frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames,
-                                  prepare=lambda f: scaled_frame(f.image, wh))
+                # write_overlay decodes and scales on its own thread while this one draws and encodes.
+                frames = (f.image for f in rec.color_images(decode_threads))
                 overlay_frames = write_overlay(frames, draw_kp, track.scores, result.events, fps,
-                                               tmp / "overlay.mp4", boxes=track.boxes, max_side=overlay_size)
+                                               tmp / "overlay.mp4", boxes=track.boxes, max_side=overlay_size,
+                                               prefetch_frames=prefetch_frames)
             report(0.97)
             elapsed = time.perf_counter() - t_start
             stage_s["outputs"] = time.perf_counter() - t_outputs

@@ -118,6 +118,29 @@ def test_analyze_clip_writes_every_output(models: dict[str, Path], tmp_path: Pat
         assert m["walking_found"] and m["n_strides"] >= 1
 
 
+def test_scaled_overlay_draws_the_skeleton_where_the_subject_is(models: dict[str, Path], tmp_path: Path) -> None:
+    """--overlay-size below the frame size: marks are drawn at scaled positions, inside the scaled box."""
+    import cv2
+
+    out = tmp_path / "small"
+    analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1, overlay_size=320)
+    entry = json.loads((out / "keypoints.json").read_text())[0]
+    t = entry["image_id"]
+    with av.open(str(out / "overlay.mp4")) as c:
+        drawn = next(f for i, f in enumerate(c.decode(video=0)) if i == t).to_ndarray(format="rgb24")
+    with av.open(str(CLIP)) as c:
+        plain = next(f for i, f in enumerate(c.decode(video=0)) if i == t).to_ndarray(format="rgb24")
+    assert drawn.shape == (180, 320, 3)
+    plain = cv2.resize(plain, (320, 180), interpolation=cv2.INTER_LINEAR)
+    changed = np.abs(drawn.astype(int) - plain).max(axis=2) > 80
+    changed[:30] = False  # the frame counter text
+    ys, xs = np.nonzero(changed)
+    assert len(xs) >= 20, "nothing drawn"
+    x, y, w, h = (np.asarray(entry["box"]) * 0.5).tolist()  # 640x360 -> 320x180
+    inside = (xs >= x - 6) & (xs <= x + w + 6) & (ys >= y - 6) & (ys <= y + h + 6)
+    assert inside.mean() > 0.8, f"skeleton drawn away from the scaled box ({inside.mean():.2f} inside)"
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
     with av.open(str(path), "w") as c:
         st = c.add_stream("libx264", rate=fps)

@@ -4,15 +4,7 @@ numpy/cv2/PyAV/matplotlib only (no torch): this runs on the serving path.
 """
 
 from gaitpose.report.html import write_report
-from gaitpose.report.overlay import draw_pose, overlay_frame_size, scaled_frame, write_overlay
+from gaitpose.report.overlay import draw_pose, write_overlay
 from gaitpose.report.plots import plot_angle_cycles, plot_angles
 
-__all__ = [
-    "draw_pose",
-    "overlay_frame_size",
-    "plot_angle_cycles",
-    "plot_angles",
-    "scaled_frame",
-    "write_overlay",
-    "write_report",
-]
+__all__ = ["draw_pose", "plot_angle_cycles", "plot_angles", "write_overlay", "write_report"]

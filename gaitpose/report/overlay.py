@@ -6,6 +6,7 @@ the algorithm put them make wrong detections (a swapped foot, a missed strike) o
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gaitpose.io.prefetch import prefetch
 from gaitpose.skeleton import INDEX, KEYPOINTS, SKELETON
 
 log = logging.getLogger(__name__)
@@ -112,8 +114,7 @@ def scaled_frame(image: Any, wh: tuple[int, int]) -> np.ndarray:
     """An RGB array or planar frame (``gaitpose.io.planar.YuvImage``) resized to ``wh`` (contiguous, own copy).
 
     Bilinear for reductions down to half size (the usual 1080p -> 960 case, and about half the cost
-    of area averaging), area averaging below that, where bilinear would alias. Callers may run this
-    ahead on a decoding thread and hand the results to :func:`write_overlay`.
+    of area averaging), area averaging below that, where bilinear would alias.
     """
     h, w = image.shape[:2]
     if (w, h) == tuple(wh):
@@ -135,6 +136,7 @@ def write_overlay(
     boxes: np.ndarray | None = None,
     min_score: float = 0.3,
     max_side: int | None = 960,
+    prefetch_frames: int = 4,
 ) -> int:
     """Encode the overlay video; returns frames written.
 
@@ -142,23 +144,28 @@ def write_overlay(
     (GaitEvent). Frames are scaled so the long side is at most ``max_side`` pixels before
     drawing and encoding: H.264 encoding of a full-HD frame costs more than the whole pose
     pass, and a 960-pixel video is plenty to check a walk. Keypoints stay in source pixels.
+    Frames are pulled from ``frames`` (decoded) and scaled on a background thread, ``prefetch_frames``
+    ahead, while this thread draws and encodes.
     """
     out_path = Path(out_path)
     by_frame: dict[int, list[Any]] = {}
     for ev in events:
         for f in range(int(ev.frame), int(ev.frame) + EVENT_SHOW_FRAMES):
             by_frame.setdefault(f, []).append(ev)
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        return 0
+    h, w = first.shape[:2]
+    wh = overlay_frame_size((w, h), max_side)
+    scale = np.array([wh[0] / w, wh[1] / h])
+    scaled = prefetch(itertools.chain([first], it), depth=prefetch_frames, prepare=lambda im: scaled_frame(im, wh))
     container = stream = None
-    scale = np.ones(2)
     n = 0
     try:
-        for t, image in enumerate(frames):
+        for t, img in enumerate(scaled):
             if container is None:
-                h, w = image.shape[:2]
-                wh = overlay_frame_size((w, h), max_side)
-                scale = np.array([wh[0] / w, wh[1] / h])
                 container, stream = _open_writer(out_path, fps, wh)
-            img = scaled_frame(image, wh)
             if t < len(keypoints):
                 box = None
                 if boxes is not None:
