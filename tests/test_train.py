@@ -270,6 +270,27 @@ def test_cli_train_writes_run_folder(labelled_crops: Path, tmp_path: Path) -> No
     assert mcfg.input_size == (64, 48)
 
 
+def test_cli_train_without_val_keeps_the_final_weights(labelled_crops: Path, tmp_path: Path) -> None:
+    """No --val (every recording trains): a fixed schedule, nothing validated, best.pt = the last epoch."""
+    import torch
+
+    from gaitpose.cli import app
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"model": TINY_MODEL, "workers": 0, "warmup_epochs": 0.5}))
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, [
+        "train", "--train", str(labelled_crops), "--out", str(run), "--config", str(cfg), "--epochs", "2",
+        "--input-size", "64x48", "--batch-size", "8", "--threads", "1", "--device", "cpu", "--no-progress",
+    ])
+    assert res.exit_code == 0, res.output
+    history = json.loads((run / "log.json").read_text())
+    assert [h["val_pck"] for h in history] == [None, None]
+    best, last = load_model(run / "best.pt")[0], load_model(run / "last.pt")[0]
+    for (name, a), (_, b) in zip(best.state_dict().items(), last.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_cli_train_bad_input_is_one_line(labelled_crops: Path, tmp_path: Path) -> None:
     from gaitpose.cli import app
 

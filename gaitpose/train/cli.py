@@ -48,7 +48,10 @@ def _load_matching(path: Path, cfg: TrainConfig) -> nn.Module:
 
 def train_command(
     train: Path = typer.Option(..., "--train", help="COCO label file with the training split."),
-    val: Path = typer.Option(..., "--val", help="COCO label file with the validation split."),
+    val: Path | None = typer.Option(
+        None, "--val", help="COCO label file with the validation split. Without it the run trains a fixed "
+        "schedule and best.pt is the final weights (for a last run on every non-test recording).",
+    ),
     out: Path = typer.Option(..., "--out", help="Run folder: best.pt, last.pt, config.yaml, log.csv, curves.png."),
     config: Path | None = typer.Option(None, "--config", help="YAML training config (flags override it)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1),
@@ -72,7 +75,8 @@ def train_command(
     seed: int | None = typer.Option(None, "--seed"),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bars."),
 ) -> None:
-    """Train the student on pseudo-labelled crops; the best checkpoint is chosen by validation PCK@0.1."""
+    """Train the student on pseudo-labelled crops; the best checkpoint is chosen by validation PCK@0.1
+    (or is the last epoch when no --val is given)."""
     with cli_errors():
         from gaitpose.train.config import load_config, parse_input_size
 
@@ -92,7 +96,7 @@ def train_command(
             seed=seed,
         )
         train_records = _load_split(train, cfg.min_keypoints)
-        val_records = _load_split(val, cfg.min_keypoints)
+        val_records = _load_split(val, cfg.min_keypoints) if val is not None else []
         if not train_records:
             raise ValueError(f"{train}: no labelled people to train on")
 
