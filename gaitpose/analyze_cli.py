@@ -23,6 +23,9 @@ def analyze_cmd(
     overlay_size: int = typer.Option(
         960, "--overlay-size", min=0, help="Long side of the overlay video in pixels (0: the video's own size)."
     ),
+    flip_test: bool = typer.Option(
+        False, "--flip-test", help="Also run each mirrored crop and average: fewer left/right swaps, slower."
+    ),
     roi: str | None = typer.Option(None, "--roi", help="X,Y,W,H box of the subject in the first frame."),
     timestamps: Path | None = typer.Option(None, "--timestamps", help="Timestamps CSV for a --depth PNG folder."),
 ) -> None:
@@ -45,7 +48,8 @@ def analyze_cmd(
         try:
             s = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                               threads=threads, progress=progress, overlay=not no_overlay, roi=roi,
-                              timestamps=timestamps, overlay_size=overlay_size or None)
+                              timestamps=timestamps, overlay_size=overlay_size or None,
+                              flip_test=flip_test)
         finally:
             bar.close()
     cad = s.get("cadence_steps_per_min")

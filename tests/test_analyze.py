@@ -141,6 +141,36 @@ def test_scaled_overlay_draws_the_skeleton_where_the_subject_is(models: dict[str
     assert inside.mean() > 0.8, f"skeleton drawn away from the scaled box ({inside.mean():.2f} inside)"
 
 
+def test_flip_test_averages_the_mirrored_crop_and_is_recorded(models: dict[str, Path], tmp_path: Path) -> None:
+    """--flip-test: one batched run over crop + mirror equals the average of two separate runs, and
+    the analysis records that it was used."""
+    from gaitpose.codec import decode_heatmaps, flip_back
+    from gaitpose.infer.pose import OnnxPoseEstimator
+
+    est = OnnxPoseEstimator(models["pose"], threads=1)
+    with av.open(str(CLIP)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 60).to_ndarray(format="rgb24")
+    box = np.array([frame.shape[1] * 0.3, frame.shape[0] * 0.1, frame.shape[1] * 0.3, frame.shape[0] * 0.85])
+    x, _ = est.preprocess(frame, box)
+    batch = x[None]
+    expected = decode_heatmaps(
+        0.5 * (est.run_heatmaps(batch) + flip_back(est.run_heatmaps(np.ascontiguousarray(batch[..., ::-1])))),
+        est.meta.stride,
+    )
+    got = est.predict_crops(batch, flip_test=True)
+    np.testing.assert_allclose(got[0], expected[0], atol=1e-3)
+    np.testing.assert_allclose(got[1], expected[1], atol=1e-5)
+    plain = est.predict_crops(batch)
+    assert not np.allclose(plain[1], got[1]), "flip test left the scores unchanged"
+
+    out = tmp_path / "flip"
+    s = analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1, overlay=False,
+                      flip_test=True)
+    assert s["frames_with_pose"] > 0
+    run = json.loads((out / "metrics.json").read_text())
+    assert run["model"]["pose_flip_test"] is True
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
     with av.open(str(path), "w") as c:
         st = c.add_stream("libx264", rate=fps)
@@ -281,7 +311,7 @@ def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
         return pts.astype(np.float32)
 
     class Estimator:
-        def predict(self, rgb: np.ndarray, boxes: list) -> list:
+        def predict(self, rgb: np.ndarray, boxes: list, flip_test: bool = False) -> list:
             t = int(rgb[0, 0, 0])
             bx, by, bw, bh = boxes[0]
             sx, sy, sw, sh = subject(t)

@@ -109,10 +109,12 @@ class OnnxPoseEstimator:
 
     def predict_crops(self, batch: np.ndarray, flip_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints in crop pixels (N, K, 2) and scores (N, K) for preprocessed crops."""
-        heatmaps = self.run_heatmaps(batch)
-        if flip_test:
-            flipped = self.run_heatmaps(batch[..., ::-1])
-            heatmaps = 0.5 * (heatmaps + flip_back(flipped))
+        if flip_test:  # one run over crops + mirrored crops
+            n = len(batch)
+            both = self.run_heatmaps(np.concatenate([batch, batch[..., ::-1]]))
+            heatmaps = 0.5 * (both[:n] + flip_back(both[n:]))
+        else:
+            heatmaps = self.run_heatmaps(batch)
         return decode_heatmaps(heatmaps, self.meta.stride)
 
     def predict(
