@@ -290,6 +290,10 @@ def _accuracy(models: dict[str, Path | None], labels: Path | None) -> dict[str, 
             continue
         m = evaluate_model(models[k], labels, flip_test=False)
         out[k] = {key: m.get(key) for key in keys}
+    # The same model with flip test (``gaitpose analyze --flip-test``): what the crop and its mirror
+    # image agree on, at twice the pose-network time.
+    m = evaluate_model(models["student_fp32"], labels, flip_test=True)
+    out["student_fp32_flip"] = {key: m.get(key) for key in keys}
     return out
 
 
@@ -362,6 +366,10 @@ def headline(res: dict[str, Any], student_cost: Any) -> list[dict[str, Any]]:
     pck = acc.get("student_fp32", {}).get("PCK@0.1") if isinstance(acc, dict) else None
     rows.append(_target("student_pck01", _r(pck), 0.90, "student FP32 PCK@0.1 vs teacher labels (held-out)",
                         note="" if pck is not None else (acc.get("note") or acc.get("error") or "not measured")))
+    pckf = acc.get("student_fp32_flip", {}).get("PCK@0.1") if isinstance(acc, dict) else None
+    if pckf is not None:
+        rows.append(_target("student_flip_pck01", _r(pckf), 0.90,
+                            "student FP32 with flip test (analyze --flip-test) PCK@0.1 vs teacher labels"))
     pck8 = acc.get("student_int8", {}).get("PCK@0.1") if isinstance(acc, dict) else None
     if pck8 is not None:
         rows.append(_target("student_int8_pck01", _r(pck8), 0.90, "student INT8 PCK@0.1 vs teacher labels"))
@@ -575,7 +583,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     # accuracy
     lines += ["", "## Accuracy vs teacher labels (held-out split)", ""]
     acc = res.get("accuracy") or {}
-    rows = [(k, acc[k]) for k in ("student_fp32", "student_int8") if isinstance(acc.get(k), dict)]
+    rows = [(k, acc[k]) for k in ("student_fp32", "student_fp32_flip", "student_int8") if isinstance(acc.get(k), dict)]
     if rows:
         lines += [f"labels: `{acc['labels']}`", "",
                   "| model | PCK@0.05 | PCK@0.1 | PCK@0.2 | PCK@0.1 body | PCK@0.1 feet | AP | mean px err | people |",
