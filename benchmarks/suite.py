@@ -282,8 +282,9 @@ def _accuracy(models: dict[str, Path | None], labels: Path | None) -> dict[str, 
         return {"note": "not measured: no student model"}
     from gaitpose.eval.evaluate import evaluate_model
 
-    keys = ("PCK@0.05", "PCK@0.1", "PCK@0.2", "PCK@0.1_body", "PCK@0.1_feet", "AP", "AP50", "mean_px_error",
-            "mean_px_error_feet", "num_samples", "num_keypoints_labelled")
+    keys = ("PCK@0.05", "PCK@0.1", "PCK@0.2", "PCK@0.1_body", "PCK@0.1_feet", "PCK@0.1_side_agnostic",
+            "PCK@0.1_per_recording", "AP", "AP50", "mean_px_error", "mean_px_error_feet", "num_samples",
+            "num_keypoints_labelled")
     out: dict[str, Any] = {"labels": str(labels)}
     for k in ("student_fp32", "student_int8"):
         if models[k] is None:
@@ -586,13 +587,17 @@ def render_markdown(res: dict[str, Any]) -> str:
     rows = [(k, acc[k]) for k in ("student_fp32", "student_fp32_flip", "student_int8") if isinstance(acc.get(k), dict)]
     if rows:
         lines += [f"labels: `{acc['labels']}`", "",
-                  "| model | PCK@0.05 | PCK@0.1 | PCK@0.2 | PCK@0.1 body | PCK@0.1 feet | AP | mean px err | people |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| model | PCK@0.05 | PCK@0.1 | PCK@0.2 | PCK@0.1 body | PCK@0.1 feet | PCK@0.1 side-agnostic "
+                  "| PCK@0.1 per recording | AP | mean px err | people |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for k, a in rows:
+            per_rec = ", ".join(f"{r} {_f(v, 3)}" for r, v in (a.get("PCK@0.1_per_recording") or {}).items())
             lines.append(f"| {k} | {_f(a.get('PCK@0.05'), 3)} | {_f(a.get('PCK@0.1'), 3)} | "
                          f"{_f(a.get('PCK@0.2'), 3)} | {_f(a.get('PCK@0.1_body'), 3)} | "
-                         f"{_f(a.get('PCK@0.1_feet'), 3)} | {_f(a.get('AP'), 3)} | "
-                         f"{_f(a.get('mean_px_error'))} | {a.get('num_samples')} |")
+                         f"{_f(a.get('PCK@0.1_feet'), 3)} | {_f(a.get('PCK@0.1_side_agnostic'), 3)} | {per_rec} | "
+                         f"{_f(a.get('AP'), 3)} | {_f(a.get('mean_px_error'))} | {a.get('num_samples')} |")
+        lines += ["", "Side-agnostic PCK lets each left/right pair match either way round; the gap to PCK@0.1 "
+                  "is what left/right swaps cost."]
     else:
         lines.append(acc.get("note") or f"not measured: {acc.get('error', '')}")
     if res.get("plot"):

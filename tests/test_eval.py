@@ -53,6 +53,35 @@ def test_known_shift_gives_expected_pck(labelled_crops: Path) -> None:
     assert m["px_error_feet"]["left_heel"] == pytest.approx(expected_heel, rel=1e-4)
 
 
+def test_left_right_swaps_count_only_in_the_side_agnostic_pck(labelled_crops: Path) -> None:
+    """Legs labelled the wrong way round: plain PCK loses exactly the leg joints whose twin is far
+    away, the side-agnostic PCK loses none, and the per-recording breakdown covers every recording."""
+    from gaitpose.skeleton import FLIP_INDEX, INDEX
+
+    records = load_records(labelled_crops)
+    kp = np.stack([r.keypoints for r in records]).copy()
+    legs = [INDEX[n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
+    kp[:, legs] = np.stack([r.keypoints for r in records])[:, FLIP_INDEX[legs]]
+    m = evaluate_predictions(kp, np.ones((len(records), NUM_KEYPOINTS)), records)
+    gt = np.stack([r.keypoints for r in records])
+    valid = np.stack([r.scores > 0 for r in records])
+    scale = np.array([max(r.bbox[2], r.bbox[3]) for r in records])[:, None]
+    far = np.linalg.norm(gt[:, legs] - gt[:, FLIP_INDEX[legs]], axis=-1) > 0.1 * scale
+    lost = (far & valid[:, legs]).sum()
+    assert lost > 0, "the fixture's legs are too close together to test swaps"
+    assert m["PCK@0.1"] == pytest.approx(1.0 - lost / valid.sum())
+    assert m["PCK@0.1_side_agnostic"] == pytest.approx(1.0)
+    assert set(m["PCK@0.1_per_recording"]) == {r.recording for r in records}
+    assert min(m["PCK@0.1_per_recording"].values()) < 1.0
+    # Both knees predicted on the right knee: one of the two is found, whichever way round.
+    lk, rk = INDEX["left_knee"], INDEX["right_knee"]
+    kp = gt.copy()
+    kp[:, lk] = gt[:, rk]
+    both = valid[:, lk] & valid[:, rk] & (np.linalg.norm(gt[:, lk] - gt[:, rk], axis=-1) > 0.1 * scale[:, 0])
+    m = evaluate_predictions(kp, np.ones((len(records), NUM_KEYPOINTS)), records)
+    assert m["PCK@0.1_side_agnostic"] == pytest.approx(m["PCK@0.1"]) == pytest.approx(1.0 - both.sum() / valid.sum())
+
+
 def test_wrong_prediction_shape_is_rejected(labelled_crops: Path) -> None:
     records = load_records(labelled_crops)
     with pytest.raises(ValueError, match="expected"):
@@ -111,6 +140,9 @@ def test_evaluate_cli_torch_and_onnx_agree(overfit_run: dict, labelled_crops: Pa
     # the evaluator sees the same crops as training validation did
     assert pt["without_flip"]["PCK@0.1"] == pytest.approx(overfit_run["final_metric"], abs=0.01)
     assert pt["PCK@0.1"] >= 0.9
+    for part in ("without_flip", "with_flip"):  # per recording, for each way of running the model
+        assert set(pt[part]["PCK@0.1_per_recording"]) == {r.recording for r in load_records(labelled_crops)}
+    assert "PCK@0.1 per recording" in (tmp_path / "report_pt" / "metrics.md").read_text()
 
 
 def test_evaluate_model_api_and_bad_inputs(overfit_run: dict, labelled_crops: Path, tmp_path: Path) -> None:

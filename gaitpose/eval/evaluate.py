@@ -29,7 +29,7 @@ from gaitpose.skeleton import FOOT_INDICES, KEYPOINTS, SKELETON
 log = logging.getLogger(__name__)
 
 HEADLINE = ("AP", "AP50", "AP75", "AR", "PCK@0.05", "PCK@0.1", "PCKt@0.2", "PCK@0.1_body", "PCK@0.1_feet",
-            "mean_px_error", "mean_px_error_body", "mean_px_error_feet")
+            "PCK@0.1_side_agnostic", "mean_px_error", "mean_px_error_body", "mean_px_error_feet")
 
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
@@ -154,9 +154,10 @@ def _evaluate(
         primary = evaluate_predictions(*preds["flip"], records)
     result.update(primary)
     result["flip_test"] = bool(flip_test)
-    result["without_flip"] = {k: without[k] for k in HEADLINE if k in without}
+    kept = (*HEADLINE, "PCK@0.1_per_recording")
+    result["without_flip"] = {k: without[k] for k in kept if k in without}
     if flip_test:
-        result["with_flip"] = {k: primary[k] for k in HEADLINE if k in primary}
+        result["with_flip"] = {k: primary[k] for k in kept if k in primary}
     result["params"] = int(params)
     result["gflops"] = macs / 1e9
     result["input_size"] = list(predictor.meta.input_size)
@@ -201,6 +202,12 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     wf = metrics.get("with_flip", {})
     for key in HEADLINE:
         lines.append(f"| {key} | {_fmt(metrics['without_flip'].get(key))} | {_fmt(wf.get(key))} |")
+    lines += ["", "PCK@0.1_side_agnostic lets each left/right pair match either way round: the gap to PCK@0.1",
+              "is what left/right swaps cost.", "", "## PCK@0.1 per recording", "",
+              "| recording | without flip | with flip |", "|---|---|---|"]
+    per_wf = wf.get("PCK@0.1_per_recording", {})
+    for rec, value in metrics["without_flip"].get("PCK@0.1_per_recording", {}).items():
+        lines.append(f"| {rec} | {_fmt(value)} | {_fmt(per_wf.get(rec))} |")
     lines += ["", "## Mean pixel error per keypoint", "", "| keypoint | error (px) | foot |", "|---|---|---|"]
     for i, name in enumerate(KEYPOINTS):
         lines.append(f"| {name} | {_fmt(metrics['px_error_per_keypoint'].get(name))} | "
