@@ -42,7 +42,8 @@ echo "== 3. split by recording"
 # out of everything. `split` (validation on sports2d_v) serves the localiser; the student trains on
 # all five remaining recordings (`split_all`, no validation split): with two people and one back view
 # in training (cam03), leaving a recording out for checkpoint selection cost more than it told us
-# (stage-B fine-tuning without cam03 swapped left and right on the back view; see the model card).
+# (an earlier recipe that held cam03 out swapped left and right on the test view from behind; see the
+# model card).
 "$BIN/gaitpose-data" split "$WORK/labels.json" --out "$WORK/split" \
     --test-recordings pose2sim_single_cam04,sports2d_b --val-recordings sports2d_v
 "$BIN/gaitpose-data" split "$WORK/labels.json" --out "$WORK/split_all" --val 0 \

@@ -57,6 +57,11 @@ def torso_sizes(records: Sequence[PoseRecord]) -> np.ndarray:
     return out
 
 
+def box_scales(records: Sequence[PoseRecord]) -> np.ndarray:
+    """Longer side of each annotation box: the PCK normaliser."""
+    return np.array([max(float(r.bbox[2]), float(r.bbox[3])) for r in records])
+
+
 def pck(
     pred: np.ndarray,
     records: Sequence[PoseRecord],
@@ -67,7 +72,7 @@ def pck(
     """Fraction of labelled joints within ``threshold`` x (box longer side | torso size)."""
     dist, valid = keypoint_distances(pred, records)
     if norm == "bbox":
-        scale = np.array([max(float(r.bbox[2]), float(r.bbox[3])) for r in records])
+        scale = box_scales(records)
     elif norm == "torso":
         scale = torso_sizes(records)
     else:
@@ -96,7 +101,7 @@ def pck_side_agnostic(pred: np.ndarray, records: Sequence[PoseRecord], threshold
     gt, valid, _ = _stack_gt(records)
     if not valid.any():
         return float("nan")
-    scale = np.array([max(float(r.bbox[2]), float(r.bbox[3])) for r in records])[:, None]
+    scale = box_scales(records)[:, None]
     hit = (np.linalg.norm(pred - gt, axis=-1) <= threshold * scale) & valid
     swapped = (np.linalg.norm(pred[:, FLIP_INDEX] - gt, axis=-1) <= threshold * scale) & valid
     best = hit.copy()
