@@ -255,7 +255,10 @@ def install(work: Path, models: Path) -> None:
         "  own recordings with `gaitpose-data` + `gaitpose train` before relying on it.",
         "- Labels are a teacher's pseudo-labels, not ground truth: accuracy here is agreement with MediaPipe.",
         "- Most remaining errors are left/right swaps of whole limbs (views from behind, side view mid-stance);",
-        "  `gaitpose analyze` corrects leg swaps over time, a single image cannot.",
+        "  `gaitpose analyze` corrects leg swaps over time, a single image cannot. Whether a model gets the sides",
+        "  right on the test view from behind is close to one coin toss, so PCK@0.1 on this split varies strongly",
+        f"  between training seeds of the same recipe (README, Results: {_f(ev_default.get('PCK@0.1'))} for this "
+        "model, much lower for another seed); the side-agnostic column is the steadier figure.",
         "- Side-view walking and lab movements only; no children, assistive devices or pathological gait seen.",
         "- Not a medical device.",
         "",
