@@ -65,18 +65,19 @@ def install(work: Path, models: Path) -> None:
     # other ships beside it.
     pruned_ok = (ev["pruned"].get("PCK@0.1") is not None and ev["unpruned_onnx"].get("PCK@0.1") is not None
                  and ev["pruned"]["PCK@0.1"] >= ev["unpruned_onnx"]["PCK@0.1"] - PRUNED_PCK_TOLERANCE)
-    if pruned_ok:
-        default, default_int8 = "model.onnx", "model.int8.onnx"
-        other, other_name = "unpruned.onnx", "model.unpruned.onnx"
-        ev_default, ev_default_int8, ev_other = ev["pruned"], ev["int8"], ev["unpruned_onnx"]
-        raw_default, raw_other = raw["pruned"], raw["unpruned_onnx"]
-        q, q_other = _load(work / "model.int8.report.json"), _load(work / "unpruned.int8.report.json")
-    else:
-        default, default_int8 = "unpruned.onnx", "unpruned.int8.onnx"
-        other, other_name = "model.onnx", "model.pruned.onnx"
-        ev_default, ev_default_int8, ev_other = ev["unpruned_onnx"], ev["unpruned_int8"], ev["pruned"]
-        raw_default, raw_other = raw["unpruned_onnx"], raw["pruned"]
-        q, q_other = _load(work / "unpruned.int8.report.json"), _load(work / "model.int8.report.json")
+    # Each build: its FP32 and INT8 files in the work folder, their evaluations, the INT8 report and
+    # the name it ships under when it is not the default.
+    builds = {
+        "pruned": ("model.onnx", "model.int8.onnx", "pruned", "int8", "model.int8.report.json", "model.pruned.onnx"),
+        "unpruned": ("unpruned.onnx", "unpruned.int8.onnx", "unpruned_onnx", "unpruned_int8",
+                     "unpruned.int8.report.json", "model.unpruned.onnx"),
+    }
+    d_key, o_key = ("pruned", "unpruned") if pruned_ok else ("unpruned", "pruned")
+    default, default_int8, d_eval, d_int8_eval, d_report, _ = builds[d_key]
+    other, _, o_eval, _, o_report, other_name = builds[o_key]
+    ev_default, ev_default_int8, ev_other = ev[d_eval], ev[d_int8_eval], ev[o_eval]
+    raw_default, raw_default_int8, raw_other = raw[d_eval], raw[d_int8_eval], raw[o_eval]
+    q, q_other = _load(work / d_report), _load(work / o_report)
     for stale in ("model.pruned.onnx", "model.unpruned.onnx", "model.int8.onnx"):
         (student_dir / stale).unlink(missing_ok=True)
     shutil.copyfile(work / default, student_dir / "model.onnx")
@@ -232,8 +233,7 @@ def install(work: Path, models: Path) -> None:
         "| PCK@0.1 flip test |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         row("**student (default, FP32 ONNX)**", ev_default, kb(student_dir / "model.onnx"), _flip_pck(raw_default)),
-        row("student INT8", ev_default_int8, kb(student_dir / "model.int8.onnx"),
-            _flip_pck(raw["int8" if pruned_ok else "unpruned_int8"])),
+        row("student INT8", ev_default_int8, kb(student_dir / "model.int8.onnx"), _flip_pck(raw_default_int8)),
         row("unpruned parent FP32" if pruned_ok else "pruned student FP32", ev_other, kb(student_dir / other_name),
             _flip_pck(raw_other)),
         "",
