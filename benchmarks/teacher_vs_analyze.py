@@ -1,6 +1,7 @@
 """Per-frame latency and throughput: the MediaPipe teacher vs ``gaitpose analyze`` on the same video.
 
-Three pipelines, each timed end to end with decoding included, one after the other in one run:
+Three pipelines, each timed end to end with decoding included, one after the other in one run
+(and decoding alone, the floor under analyze's loop):
 
 - ``teacher_fullframe``: ``mp.solutions.pose.Pose(model_complexity=1)`` in its default tracking
   mode on every decoded frame, which is how a user would run MediaPipe on a video;
@@ -107,6 +108,60 @@ def time_teacher_fullframe(video: str | os.PathLike[str], max_frames: int | None
     return PipelineTiming("teacher_fullframe", n, seconds, found,
                           note="mp.solutions.pose Pose(model_complexity=1), tracking mode, decode included",
                           setup_s=setup_s)
+
+
+def time_decode(video: str | os.PathLike[str], decode_threads: int | None = None) -> PipelineTiming:
+    """Decoding alone, through the reader and with the decoder threads that ``analyze`` uses.
+
+    Why: analyze decodes on one core while the models run on the other, so its frame loop can be
+    no faster than this. The teacher's ms per frame over this figure is the highest
+    analyze-vs-teacher ratio that layout allows on this machine, whatever the pose model costs.
+    """
+    from gaitpose.analyze import default_decode_threads
+    from gaitpose.io.video import VideoRecording
+
+    threads = default_decode_threads() if decode_threads is None else decode_threads
+    rec = VideoRecording(video, decode_depth_track=False)
+    n = 0
+    t0 = time.perf_counter()
+    for _frame in rec.color_images(threads):
+        n += 1
+    seconds = time.perf_counter() - t0
+    return PipelineTiming("decode", n, seconds, n,
+                          note=f"{rec.codec} decode to 4:2:0 planes, {threads or 'FFmpeg-chosen'} decoder thread(s)",
+                          extra={"codec": rec.codec, "size": list(rec.size), "fps": rec.fps,
+                                 "decode_threads": threads})
+
+
+def throughput_on_video(
+    video: str | os.PathLike[str],
+    work_dir: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str],
+    localizer: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Decoding alone, the teacher's loop and analyze's steady loop on one video, back to back.
+
+    All three run in this process (imports and models already loaded), so the figures are the
+    per-frame loops only; ``ratio`` is teacher ms / analyze ms and ``ceiling`` teacher ms / decode
+    ms. A video where analyze finds nobody gets its error instead of the analyze figures.
+    """
+    dec = time_decode(video)
+    teacher = time_teacher_fullframe(video)
+    row: dict[str, Any] = {
+        "video": str(video), "codec": dec.extra["codec"], "size": dec.extra["size"], "fps": dec.extra["fps"],
+        "frames": dec.frames, "decode_ms": round(dec.ms_per_frame, 3), "teacher_ms": round(teacher.ms_per_frame, 3),
+        "teacher_found": teacher.detected_frames,
+        "ceiling": round(teacher.ms_per_frame / dec.ms_per_frame, 3) if dec.ms_per_frame > 0 else None,
+    }
+    try:
+        timing, _ = time_analyze(video, Path(work_dir), model=model, localizer=localizer, threads=1, preimport=True)
+    except InputError as exc:  # NoPersonError is one
+        row["error"] = str(exc)
+        return row
+    row.update({"analyze_ms": round(timing.ms_per_frame, 3), "analyze_found": timing.detected_frames,
+                "ratio": round(teacher.ms_per_frame / timing.ms_per_frame, 3) if timing.seconds > 0 else None})
+    return row
 
 
 def teacher_fullframe_keypoints(pose_result: Any, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

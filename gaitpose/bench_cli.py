@@ -27,16 +27,24 @@ def bench(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where exported reference nets are kept "
                                           "[default: OUT/.cache]."),
     reps: int = typer.Option(60, "--reps", min=3, help="Timed runs per model and thread count."),
+    throughput_video: list[Path] | None = typer.Option(
+        None, "--throughput-video", help="Also measure decode alone, the teacher and analyze's loop on this video "
+        "(repeatable) [default: the benchmark video and every video beside it; none with --quick]."),
 ) -> None:
     """Measure the student against the MediaPipe teacher and reference pose nets; write a report."""
     with cli_errors():
         import torch
 
-        from benchmarks.suite import BenchConfig, default_video, run_suite
+        from benchmarks.suite import BenchConfig, default_throughput_videos, default_video, run_suite
 
         torch.set_num_threads(1)  # reference export only; keep torch from competing with the timings
-        cfg = BenchConfig(out_dir=out, video=video or default_video(REPO_ROOT), models_dir=models_dir,
-                          labels=labels, student=student, quick=quick, cache_dir=cache_dir, reps=reps)
+        video = video or default_video(REPO_ROOT)
+        if throughput_video:
+            extra = tuple(throughput_video)
+        else:
+            extra = () if quick or not video.exists() else default_throughput_videos(video)
+        cfg = BenchConfig(out_dir=out, video=video, models_dir=models_dir, labels=labels, student=student,
+                          quick=quick, cache_dir=cache_dir, reps=reps, throughput_videos=extra)
         res = run_suite(cfg)
         typer.echo((out / "bench.md").read_text())
         failed = [h["name"] for h in res.get("headline", []) if h["pass"] is False]

@@ -69,7 +69,8 @@ def test_bench_quick_writes_report(tmp_path, labelled_crops):
     out = tmp_path / "bench"
     res = CliRunner().invoke(app, ["bench", "--quick", "--video", str(CLIP), "--models-dir", str(models),
                                    "--labels", str(labelled_crops), "--out", str(out),
-                                   "--cache-dir", str(tmp_path / "cache")])
+                                   "--cache-dir", str(tmp_path / "cache"),
+                                   "--throughput-video", str(DATA / "pose2sim_cam01.mp4")])
     assert res.exit_code == 0, res.output
     for name in ("bench.md", "bench.json", "bench.png"):
         assert (out / name).stat().st_size > 0
@@ -110,7 +111,19 @@ def test_bench_quick_writes_report(tmp_path, labelled_crops):
     assert heads["student_vs_simplebaseline_latency"]["pass"] is None  # ResNet-50s skipped in quick mode
     assert heads["student_vs_rtmpose_t_latency"]["measured"] > 1.0
     assert heads["student_pck01"]["pass"] is (acc["PCK@0.1"] >= 0.90)
+    # decode alone, teacher and analyze loops on the extra video: decoding is a floor under both
+    tv = data["throughput_by_video"]["pose2sim_cam01.mp4"]
+    assert (tv["codec"], tv["size"], tv["frames"]) == ("h264", [270, 480], 50)
+    assert 0 < tv["decode_ms"] < tv["teacher_ms"]
+    assert tv["ceiling"] == pytest.approx(tv["teacher_ms"] / tv["decode_ms"], rel=1e-2)
+    assert tv["teacher_found"] > 40
+    if "error" in tv:  # the random student may accept nobody
+        assert "no person" in tv["error"]
+    else:
+        assert tv["analyze_ms"] > 0 and tv["ratio"] == pytest.approx(tv["teacher_ms"] / tv["analyze_ms"], rel=1e-2)
+        assert heads["analyze_vs_teacher_loop_throughput_worst_video"]["measured"] == tv["ratio"]
     md = (out / "bench.md").read_text()
+    assert "## Throughput across videos" in md and "| pose2sim_cam01.mp4 | h264 | 270x480 | 50 |" in md
     for section in ("## Headline", "## Per-crop latency", "## Teacher vs analyze", "## Cadence", "## Accuracy"):
         assert section in md
     assert "rtmpose_t" in md and "![latency](bench.png)" in md
@@ -122,6 +135,20 @@ def test_bench_missing_video_is_one_line_error(tmp_path):
     assert res.exit_code == 2
     assert "nope.mp4: video file does not exist" in res.output
     assert not (out / "bench.md").exists()
+    res = CliRunner().invoke(app, ["bench", "--video", str(CLIP), "--throughput-video", str(tmp_path / "gone.mkv"),
+                                   "--out", str(out)])
+    assert res.exit_code == 2
+    assert "gone.mkv: video file does not exist" in res.output
+    assert not (out / "bench.md").exists()
+
+
+def test_default_throughput_videos_are_the_video_and_its_neighbours(tmp_path):
+    from benchmarks.suite import default_throughput_videos
+
+    for name in ("b.mp4", "a.MKV", "notes.txt", "c.webm"):
+        (tmp_path / name).write_bytes(b"")
+    assert default_throughput_videos(tmp_path / "b.mp4") == (tmp_path / "b.mp4", tmp_path / "a.MKV",
+                                                           tmp_path / "c.webm")
 
 
 def test_cadence_comparison_on_a_known_shift():

@@ -110,6 +110,7 @@ class VideoRecording(Recording):
             self._depth_index = depths[0].index if depths else None
             cs = colors[0]
             self.size = (int(cs.codec_context.width), int(cs.codec_context.height))
+            self.codec = str(cs.codec_context.name or "")
             if self.size[0] <= 0 or self.size[1] <= 0:
                 raise InputError(self.path, "colour track has no frame size")
             rate = cs.average_rate or cs.guessed_rate or cs.base_rate
