@@ -29,7 +29,8 @@ def bench(
     reps: int = typer.Option(60, "--reps", min=3, help="Timed runs per model and thread count."),
     throughput_video: list[Path] | None = typer.Option(
         None, "--throughput-video", help="Also measure decode alone, the teacher and analyze's loop on this video "
-        "(repeatable) [default: the benchmark video and every video beside it; none with --quick]."),
+        "(repeatable) [default: the --video, or without --video the default video and every video beside it; "
+        "none with --quick]."),
 ) -> None:
     """Measure the student against the MediaPipe teacher and reference pose nets; write a report."""
     with cli_errors():
@@ -38,11 +39,16 @@ def bench(
         from benchmarks.suite import BenchConfig, default_throughput_videos, default_video, run_suite
 
         torch.set_num_threads(1)  # reference export only; keep torch from competing with the timings
+        own_video = video is not None
         video = video or default_video(REPO_ROOT)
         if throughput_video:
-            extra = tuple(throughput_video)
+            extra: tuple[Path, ...] = tuple(throughput_video)
+        elif quick:
+            extra = ()
+        elif own_video:
+            extra = (video,)  # a user's own video may sit in a folder of hundreds
         else:
-            extra = () if quick or not video.exists() else default_throughput_videos(video)
+            extra = default_throughput_videos(video) if video.exists() else ()
         cfg = BenchConfig(out_dir=out, video=video, models_dir=models_dir, labels=labels, student=student,
                           quick=quick, cache_dir=cache_dir, reps=reps, throughput_videos=extra)
         res = run_suite(cfg)
