@@ -77,11 +77,10 @@ def default_throughput_videos(video: Path) -> tuple[Path, ...]:
     Why several: analyze's loop is bound by decoding on two cores, and decoding costs differ by
     codec and bit rate far more than the pose model does, so one clip says little about another.
     """
+    from gaitpose.io import VIDEO_SUFFIXES
+
     others = sorted(p for p in video.parent.glob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p != video)
     return (video, *others)
-
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 
 
 def find_models(models_dir: Path, student: Path | None) -> dict[str, Path | None]:
