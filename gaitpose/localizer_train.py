@@ -34,6 +34,7 @@ from gaitpose.infer.localizer import Letterbox, decode_localizer
 from gaitpose.labels import load_records
 from gaitpose.modelmeta import ModelMeta
 from gaitpose.nn.localizer import LocalizerConfig, LocalizerForExport, build_localizer, localizer_loss
+from gaitpose.normalise import normalise_rgb, rgb_normaliser
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,7 @@ class LocalizerDataset(torch.utils.data.Dataset):
         self.train = train
         self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.cache_limit = cache_limit
-        self.mean = np.asarray(meta.mean, np.float32)
-        self.std = np.asarray(meta.std, np.float32)
+        self._normaliser = rgb_normaliser(meta)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -142,10 +142,10 @@ class LocalizerDataset(torch.utils.data.Dataset):
             boxes[:, 2:] *= s
             x = img.astype(np.float32) * float(rng.uniform(0.7, 1.3)) + float(rng.uniform(-25, 25))
             img = np.clip(x, 0, 255)
-        x = (np.asarray(img, np.float32) / 255.0 - self.mean) / self.std
+        x = normalise_rgb(np.asarray(img), self.meta, self._normaliser)  # as OnnxLocalizer.preprocess does
         heat, reg, mask = make_targets(boxes, (w_in, h_in), self.meta.stride)
         t = torch.from_numpy
-        return t(np.ascontiguousarray(x.transpose(2, 0, 1))), t(heat), t(reg), t(mask)
+        return t(np.ascontiguousarray(x)), t(heat), t(reg), t(mask)
 
 
 def localizer_meta(cfg: LocalizerConfig, training: dict[str, Any] | None = None) -> ModelMeta:
