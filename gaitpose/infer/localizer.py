@@ -24,7 +24,7 @@ import numpy as np
 from gaitpose.codec import heatmap_to_input
 from gaitpose.errors import InputError
 from gaitpose.infer.pose import _meta_from_session, _session
-from gaitpose.io.planar import ImageLike
+from gaitpose.io.planar import ImageLike, resize_image
 from gaitpose.modelmeta import ModelMeta
 from gaitpose.normalise import normalise_rgb, rgb_normaliser
 
@@ -58,10 +58,7 @@ class Letterbox:
         ``image`` may also be a planar frame with a ``resize(wh, interpolation)`` method
         (:class:`gaitpose.io.planar.YuvImage`), which yields the RGB thumbnail directly.
         """
-        if isinstance(image, np.ndarray):
-            resized = cv2.resize(image, self.new_wh, interpolation=cv2.INTER_AREA)
-        else:
-            resized = image.resize(self.new_wh, cv2.INTER_AREA)
+        resized = resize_image(image, self.new_wh, cv2.INTER_AREA)
         canvas = np.zeros((self.dst_wh[1], self.dst_wh[0], *resized.shape[2:]), dtype=resized.dtype)
         x0, y0 = self.pad
         canvas[y0 : y0 + self.new_wh[1], x0 : x0 + self.new_wh[0]] = resized

@@ -155,3 +155,10 @@ class YuvImage:
 
 ImageLike = np.ndarray | YuvImage
 """What the pose runtime crops from: an RGB array or a planar frame."""
+
+
+def resize_image(image: ImageLike, output_wh: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """``cv2.resize`` of an RGB array or a planar frame, RGB out (the planar one never converted whole)."""
+    if isinstance(image, np.ndarray):
+        return cv2.resize(image, (int(output_wh[0]), int(output_wh[1])), interpolation=interpolation)
+    return image.resize(output_wh, interpolation)

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gaitpose.io.planar import resize_image
 from gaitpose.io.prefetch import prefetch
 from gaitpose.skeleton import INDEX, KEYPOINTS, SKELETON
 
@@ -120,9 +121,7 @@ def scaled_frame(image: Any, wh: tuple[int, int]) -> np.ndarray:
     if (w, h) == tuple(wh):
         return np.ascontiguousarray(image).copy() if isinstance(image, np.ndarray) else image.to_rgb()
     interp = cv2.INTER_LINEAR if min(wh[0] / w, wh[1] / h) >= 0.5 else cv2.INTER_AREA
-    if isinstance(image, np.ndarray):
-        return cv2.resize(image, wh, interpolation=interp)
-    return image.resize(wh, interp)
+    return resize_image(image, wh, interp)
 
 
 def write_overlay(
