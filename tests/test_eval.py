@@ -100,7 +100,7 @@ def _export(ckpt: Path, out: Path) -> Path:
     import onnx
 
     from gaitpose.modelmeta import META_KEY
-    from gaitpose.train.checkpoint import load_model, model_meta
+    from gaitpose.nn.checkpoint import load_model, model_meta
 
     model, cfg, ck = load_model(ckpt)
     dummy = torch.zeros(1, cfg.in_channels, *cfg.input_size)
@@ -169,3 +169,28 @@ def test_evaluate_model_api_and_bad_inputs(overfit_run: dict, labelled_crops: Pa
     res = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "nope.onnx"), "--ann", str(labelled_crops),
                                    "--out", str(tmp_path / "rep")])
     assert res.exit_code == 2 and "nope.onnx: model file does not exist" in res.output
+
+
+def _imported_gaitpose_modules(package_dir: Path) -> set[str]:
+    """Every ``gaitpose.*`` module a package's files import, at module level or inside functions."""
+    import ast
+
+    found: set[str] = set()
+    for path in package_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+    return {m for m in found if m.startswith("gaitpose.")}
+
+
+def test_eval_and_train_do_not_import_each_other() -> None:
+    """Training validates with the evaluation metrics; evaluation must not need training code
+    (it loads checkpoints through gaitpose.nn.checkpoint), or the two packages form a cycle."""
+    import gaitpose
+
+    root = Path(gaitpose.__file__).parent
+    from_eval = _imported_gaitpose_modules(root / "eval")
+    assert not {m for m in from_eval if m == "gaitpose.train" or m.startswith("gaitpose.train.")}, from_eval
+    assert "gaitpose.nn.checkpoint" in from_eval  # the checkpoint format lives in the neutral package

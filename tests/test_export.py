@@ -31,7 +31,7 @@ def _one_thread():
 
 @pytest.fixture()
 def tiny_ckpt(tmp_path) -> Path:
-    from gaitpose.train.checkpoint import save_checkpoint
+    from gaitpose.nn.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model(TINY)

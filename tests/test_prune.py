@@ -178,7 +178,7 @@ def test_prune_cli_end_to_end(labelled_crops, tmp_path):
     # A fresh interpreter rebuilds the pruned net from the checkpoint alone (no patching, no pruner).
     code = (
         "import sys, json, torch\n"
-        "from gaitpose.train.checkpoint import load_model\n"
+        "from gaitpose.nn.checkpoint import load_model\n"
         "from gaitpose.nn import count_params_macs\n"
         "m, cfg, ck = load_model(sys.argv[1])\n"
         "x = torch.zeros(1, 3, 64, 48)\n"
@@ -228,9 +228,9 @@ def test_prune_distils_from_the_original_model(labelled_crops, tmp_path, monkeyp
     """Every fine-tune gets the model as loaded (not the sparsity-trained or pruned one) as teacher,
     or none with --no-distill. Training is replaced by a stub that only shrinks BN scales."""
     import gaitpose.train.loop as loop
+    from gaitpose.nn.checkpoint import save_checkpoint
     from gaitpose.prune.pipeline import run_prune
     from gaitpose.prune.slimming import PruneConfig
-    from gaitpose.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     original = build_model(TINY).eval()

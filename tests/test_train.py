@@ -19,7 +19,7 @@ from gaitpose.errors import InputError
 from gaitpose.geometry import affine_points, invert_affine
 from gaitpose.labels import load_records
 from gaitpose.nn import build_model
-from gaitpose.train.checkpoint import load_model, model_meta, save_checkpoint
+from gaitpose.nn.checkpoint import load_model, model_meta, save_checkpoint
 from gaitpose.train.config import AugConfig, TrainConfig, load_config, save_config
 from gaitpose.train.dataset import PoseDataset
 from gaitpose.train.loop import train_model

@@ -34,7 +34,7 @@ class TorchPredictor(OnnxPoseEstimator):
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str = "cpu") -> TorchPredictor:
-        from gaitpose.train.checkpoint import load_model, model_meta
+        from gaitpose.nn.checkpoint import load_model, model_meta
 
         model, cfg, ckpt = load_model(path, map_location=device)
         return cls(model, model_meta(cfg, ckpt.get("train_cfg")), device=device, path=path)

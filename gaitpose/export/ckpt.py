@@ -1,6 +1,6 @@
 """Loading training checkpoints for export/pruning with one-line errors for bad files.
 
-The checkpoint format belongs to ``gaitpose.train.checkpoint``; this module only turns the
+The checkpoint format belongs to ``gaitpose.nn.checkpoint``; this module only turns the
 ways a user can hand us the wrong file into :class:`~gaitpose.errors.InputError`.
 """
 
@@ -20,7 +20,7 @@ def load_student(path: str | os.PathLike[str]) -> tuple[Any, Any, dict[str, Any]
 
     import torch
 
-    from gaitpose.train.checkpoint import load_model
+    from gaitpose.nn.checkpoint import load_model
 
     path = Path(path)
     if not path.exists():

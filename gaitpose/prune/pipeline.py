@@ -91,7 +91,7 @@ def run_prune(
     from gaitpose.export.ckpt import load_student
     from gaitpose.export.onnx_export import meta_from_checkpoint
     from gaitpose.labels import load_records
-    from gaitpose.train.checkpoint import save_checkpoint
+    from gaitpose.nn.checkpoint import save_checkpoint
     from gaitpose.train.config import TrainConfig
 
     model, model_cfg, ckpt = load_student(model_path)
@@ -204,7 +204,7 @@ def _verify_reload(path: Path, model: Any) -> None:
     """The saved checkpoint must rebuild through ``load_model`` alone and compute the same output."""
     import torch
 
-    from gaitpose.train.checkpoint import load_model
+    from gaitpose.nn.checkpoint import load_model
 
     again, _, _ = load_model(path)
     x = torch.randn(2, int(model.cfg.in_channels), *map(int, model.cfg.input_size))

@@ -1,4 +1,5 @@
-"""Student training (torch): dataset and augmentation, loss, training loop, checkpoints, CLI.
+"""Student training (torch): dataset and augmentation, loss, training loop, CLI
+(the checkpoint format is ``gaitpose.nn.checkpoint``).
 
 Only ``config`` is importable without torch; everything else needs the ``train`` extra.
 """

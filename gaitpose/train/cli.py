@@ -33,7 +33,7 @@ def _load_matching(path: Path, cfg: TrainConfig) -> nn.Module:
     """A checkpoint's model (``--init`` or ``--distill-from``), refused unless its input and heatmap
     grid match the run's: the weights are trained for that crop, and a teacher's heatmaps are
     compared pixel by pixel with the student's."""
-    from gaitpose.train.checkpoint import load_model
+    from gaitpose.nn.checkpoint import load_model
 
     model, mcfg, _ = load_model(path)
     if tuple(mcfg.input_size) != tuple(cfg.input_size) or mcfg.in_channels != cfg.in_channels:

@@ -32,7 +32,7 @@ from gaitpose.eval.metrics import pck
 from gaitpose.fsutil import write_bytes_atomic, write_json_atomic, write_text_atomic
 from gaitpose.geometry import affine_points, invert_affine
 from gaitpose.labels import PoseRecord
-from gaitpose.train.checkpoint import is_pruned, model_config_of, read_checkpoint, save_checkpoint
+from gaitpose.nn.checkpoint import is_pruned, model_config_of, read_checkpoint, save_checkpoint
 from gaitpose.train.config import TrainConfig, save_config
 from gaitpose.train.dataset import PoseDataset, worker_init
 from gaitpose.train.loss import KeypointMSELoss

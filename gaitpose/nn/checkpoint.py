@@ -4,6 +4,10 @@ A checkpoint stores the ModelConfig next to the weights, so ``load_model`` needs
 pruned networks additionally store torch-pruning's structural state, because their layer widths
 no longer follow the config. Files are written atomically: a crash never leaves a truncated
 ``best.pt`` that looks valid.
+
+The format lives beside the networks, not in ``gaitpose.train``: evaluation, export and pruning
+load checkpoints too, and training imports evaluation's metrics, so keeping it in ``train`` made
+``train`` and ``eval`` import each other.
 """
 
 from __future__ import annotations
