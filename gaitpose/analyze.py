@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError, NoPersonError
-from gaitpose.fsutil import file_sha256, staged_dir, write_json_atomic, write_text_atomic
+from gaitpose.fsutil import check_out_dir, file_sha256, staged_dir, write_json_atomic, write_text_atomic
 from gaitpose.geometry import expand_box, keypoints_to_box
 from gaitpose.infer.localizer import OnnxLocalizer
 from gaitpose.infer.pose import OnnxPoseEstimator
@@ -370,6 +370,7 @@ def analyze_video(
     decode_threads: int | None = None,
     overlay_size: int | None = 960,
     flip_test: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Analyse one gait video; returns a JSON-able summary (frames, fps, elapsed, output paths, headline metrics).
 
@@ -387,6 +388,7 @@ def analyze_video(
     t_start = time.perf_counter()
     video, out_dir = Path(video), Path(out_dir)
     report = progress or (lambda _p: None)
+    check_out_dir(out_dir, overwrite)  # before any decoding: refuse an --out that would lose files
     roi_arr = parse_roi(roi)
     model_path = _resolve(model, POSE_MODEL, "pose", "--model")
     loc_path = _resolve(localizer, LOCALIZER_MODEL, "localizer", "--localizer")
@@ -431,7 +433,7 @@ def analyze_video(
         report(0.86)
         t_outputs = time.perf_counter()
         stage_s = {"setup": t_setup, "frames": track.pose_seconds, "gait": t_outputs - t_gait}
-        with staged_dir(out_dir) as tmp:
+        with staged_dir(out_dir, overwrite=overwrite) as tmp:
             write_keypoints_json(tmp / "keypoints.json", track)
             write_keypoints_csv(tmp / "keypoints.csv", track)
             write_events_csv(tmp / "events.csv", result.events)

@@ -28,6 +28,9 @@ def analyze_cmd(
     ),
     roi: str | None = typer.Option(None, "--roi", help="X,Y,W,H box of the subject in the first frame."),
     timestamps: Path | None = typer.Option(None, "--timestamps", help="Timestamps CSV for a --depth PNG folder."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace --out even when it holds files that are not a previous gaitpose result."
+    ),
 ) -> None:
     """Analyse the gait in VIDEO: keypoints, gait events, metrics, angle plots, overlay video, HTML report."""
     from tqdm import tqdm
@@ -35,6 +38,9 @@ def analyze_cmd(
     from gaitpose.analyze import analyze_video, parse_roi
 
     with cli_errors():
+        from gaitpose.fsutil import check_out_dir
+
+        check_out_dir(out, overwrite)  # a bad --out fails now, not after the analysis
         parse_roi(roi)  # reject a bad --roi before any work
         bar = tqdm(total=1000, desc=video.name, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
         last = [0]
@@ -49,7 +55,7 @@ def analyze_cmd(
             s = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                               threads=threads, progress=progress, overlay=not no_overlay, roi=roi,
                               timestamps=timestamps, overlay_size=overlay_size or None,
-                              flip_test=flip_test)
+                              flip_test=flip_test, overwrite=overwrite)
         finally:
             bar.close()
     cad = s.get("cadence_steps_per_min")
