@@ -20,6 +20,7 @@ import numpy as np
 
 from gaitpose.errors import InputError
 from gaitpose.geometry import box_to_center_size, crop, expand_box, keypoints_to_box
+from gaitpose.infer.session import make_session as _make_session
 from gaitpose.modelmeta import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -102,19 +103,8 @@ def make_crops(src: CropSource, input_hw: tuple[int, int], in_channels: int = 3)
 
 
 def make_session(path: str | os.PathLike[str], threads: int) -> Any:
-    """A CPU session configured as the runtime configures it (full graph optimisation, one inter-op thread)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise InputError(path, f"not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+    """A CPU session configured as the runtime configures it (the one factory, ORT warnings off)."""
+    return _make_session(path, threads, quiet=True)
 
 
 def _input_geometry(sess: Any) -> tuple[str, int, tuple[int, int]]:

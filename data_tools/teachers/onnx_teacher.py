@@ -103,18 +103,12 @@ class OnnxTeacher:
     name = "onnx"
 
     def __init__(self, cfg: OnnxTeacherConfig) -> None:
-        import onnxruntime as ort
+        from gaitpose.infer.session import make_session
 
         self.cfg = cfg
         if not cfg.model.exists():
             raise InputError(cfg.model, "teacher model file does not exist")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, cfg.threads)
-        opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(cfg.model), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise InputError(cfg.model, f"not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        self.session = make_session(cfg.model, max(1, cfg.threads))
         self.input_name = self.session.get_inputs()[0].name
         outs = self.session.get_outputs()
         if cfg.output == "simcc" and len(outs) < 2:

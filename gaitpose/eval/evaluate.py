@@ -2,12 +2,15 @@
 
 Predictions use each annotation's own box, as COCO val with ground-truth boxes does, so the
 numbers measure the pose network alone, not a person detector. Both model kinds go through the
-serving runtime's numpy preprocessing and decoding (see ``predictors``).
+serving runtime's numpy preprocessing and decoding (see ``predictors``); an .onnx model is loaded
+by the same factory that ``gaitpose analyze`` uses, so a heatmap student and the general default
+are evaluated alike. Without a model the evaluation runs on the one ``gaitpose analyze`` uses by
+default (``default_pose_model``).
 """
 
 from __future__ import annotations
 
-import json
+import inspect
 import logging
 import math
 import os
@@ -21,15 +24,50 @@ import numpy as np
 from gaitpose.codec import decode_heatmaps, flip_back
 from gaitpose.errors import InputError
 from gaitpose.eval.metrics import compute_metrics
+from gaitpose.gait.angles import JOINTS
 from gaitpose.geometry import affine_points, invert_affine
 from gaitpose.infer.pose import OnnxPoseEstimator
+from gaitpose.jsonutil import dumps
 from gaitpose.labels import PoseRecord, load_records
 from gaitpose.skeleton import FOOT_INDICES, KEYPOINTS, SKELETON
 
 log = logging.getLogger(__name__)
 
 HEADLINE = ("AP", "AP50", "AP75", "AR", "PCK@0.05", "PCK@0.1", "PCKt@0.2", "PCK@0.1_body", "PCK@0.1_feet",
-            "PCK@0.1_side_agnostic", "mean_px_error", "mean_px_error_body", "mean_px_error_feet")
+            "PCK@0.05_feet", "PCK@0.1_side_agnostic", "mean_px_error", "mean_px_error_body", "mean_px_error_feet")
+GAIT = ("angle_mae_deg", "angle_count", "implausible_angle_share", "implausible_angle_share_labels")
+"""Per-joint dicts kept beside HEADLINE for each way of running the model (with/without flip)."""
+
+
+def default_pose_model() -> Path:
+    """The pose model ``gaitpose analyze`` runs when given no ``--model``.
+
+    Asked of the shared model registry (``gaitpose.registry.resolve_pose_model``) that analyze and
+    the service ask, so the commands cannot drift apart; an InputError names the missing file.
+    """
+    try:
+        from gaitpose.registry import resolve_pose_model
+    except ImportError:  # a tree from before the registry: analyze's own rule
+        from gaitpose.analyze import POSE_MODEL, default_model_dir
+
+        path = default_model_dir() / POSE_MODEL
+        if not path.exists():
+            raise InputError(path, "default pose model not found; pass --model") from None
+        return path
+    return resolve_pose_model(None)
+
+
+def _onnx_estimator(path: Path, threads: int | None) -> Any:
+    """The serving runtime's estimator for an .onnx file: ``gaitpose.infer.blazepose.load_pose_estimator``
+    (which tells a heatmap student from the general BlazePose model) when present, else the
+    heatmap student's ``OnnxPoseEstimator``."""
+    try:
+        from gaitpose.infer.blazepose import load_pose_estimator
+    except ImportError:
+        return OnnxPoseEstimator(path, threads=threads)
+    if threads and "threads" in inspect.signature(load_pose_estimator).parameters:
+        return load_pose_estimator(path, threads=threads)
+    return load_pose_estimator(path)
 
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
@@ -63,12 +101,12 @@ def load_predictor(model_path: str | os.PathLike[str], threads: int | None = Non
     if suffix == ".onnx":
         from gaitpose.eval.predictors import count_onnx_params_macs
 
-        predictor = OnnxPoseEstimator(path, threads=threads)
+        predictor = _onnx_estimator(path, threads)
         try:
             params, macs = count_onnx_params_macs(path)
         except Exception as exc:  # graph counting is best effort; fall back to exporter metadata
             log.warning("could not count MACs in %s (%s); using embedded metadata", path, exc)
-            extra = predictor.meta.extra
+            extra = getattr(getattr(predictor, "meta", None), "extra", None) or {}
             params = int(extra.get("params", 0))
             macs = int(extra.get("macs", float(extra.get("gflops", 0.0)) * 1e9))
         return predictor, params, macs
@@ -95,6 +133,8 @@ def predict_records(
     returned, so one pass gives the metrics with and without flip testing.
     """
     n = len(records)
+    if not hasattr(predictor, "run_heatmaps"):
+        return _predict_records_whole(predictor, records, flip_test)
     k = len(predictor.meta.keypoint_names)
     out = {"plain": (np.zeros((n, k, 2), np.float32), np.zeros((n, k), np.float32))}
     if flip_test:
@@ -122,6 +162,31 @@ def predict_records(
     return out
 
 
+def _predict_records_whole(
+    predictor: Any, records: Sequence[PoseRecord], flip_test: bool
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``predict_records`` for an estimator without heatmaps (e.g. the general BlazePose model):
+    its own ``predict(image, boxes)`` per record, the call ``gaitpose analyze`` makes."""
+    takes_flip = "flip_test" in inspect.signature(predictor.predict).parameters
+    variants = {"plain": False, **({"flip": True} if flip_test else {})}
+    if flip_test and not takes_flip:
+        raise InputError(getattr(predictor, "path", None), "this model kind has no flip test; drop --flip-test")
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, flip in variants.items():
+        kps, scs = [], []
+        for r in records:
+            kw = {"flip_test": flip} if takes_flip else {}
+            res = predictor.predict(read_rgb(r.image_path), [r.bbox], **kw)
+            if res:
+                kps.append(np.asarray(res[0].keypoints, np.float32))
+                scs.append(np.asarray(res[0].scores, np.float32))
+            else:  # no person found in the box: every joint missed
+                kps.append(np.full((len(r.keypoints), 2), -1e6, np.float32))
+                scs.append(np.zeros(len(r.keypoints), np.float32))
+        out[name] = (np.stack(kps), np.stack(scs))
+    return out
+
+
 def evaluate_predictions(
     pred_keypoints: np.ndarray, pred_scores: np.ndarray, records: Sequence[PoseRecord]
 ) -> dict[str, Any]:
@@ -130,7 +195,7 @@ def evaluate_predictions(
 
 
 def _evaluate(
-    model_path: str | os.PathLike[str],
+    model_path: str | os.PathLike[str] | None,
     ann_path: str | os.PathLike[str],
     flip_test: bool,
     batch_size: int,
@@ -145,6 +210,8 @@ def _evaluate(
         raise InputError(ann_path, str(exc).removeprefix(f"{ann_path}: ")) from None
     if not records:
         raise InputError(ann_path, "label file has no labelled people to evaluate")
+    if model_path is None:
+        model_path = default_pose_model()
     predictor, params, macs = load_predictor(model_path, threads)
     preds = predict_records(predictor, records, batch_size, flip_test)
     without = evaluate_predictions(*preds["plain"], records)
@@ -154,28 +221,30 @@ def _evaluate(
         primary = evaluate_predictions(*preds["flip"], records)
     result.update(primary)
     result["flip_test"] = bool(flip_test)
-    kept = (*HEADLINE, "PCK@0.1_per_recording")
+    kept = (*HEADLINE, *GAIT, "PCK@0.1_per_recording")
     result["without_flip"] = {k: without[k] for k in kept if k in without}
     if flip_test:
         result["with_flip"] = {k: primary[k] for k in kept if k in primary}
     result["params"] = int(params)
     result["gflops"] = macs / 1e9
-    result["input_size"] = list(predictor.meta.input_size)
-    result["in_channels"] = int(predictor.meta.in_channels)
+    meta = getattr(predictor, "meta", None)
+    result["input_size"] = list(getattr(meta, "input_size", ()) or ())
+    result["in_channels"] = int(getattr(meta, "in_channels", 3))
     result["model"] = str(model_path)
     result["annotations"] = str(ann_path)
     return result, records, preds
 
 
 def evaluate_model(
-    model_path: str | os.PathLike[str],
+    model_path: str | os.PathLike[str] | None,
     ann_path: str | os.PathLike[str],
     *,
     flip_test: bool = False,
     batch_size: int = 32,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a .pt or .onnx model on a label file (headline metrics follow ``flip_test``)."""
+    """Metrics of a .pt or .onnx model (None: ``gaitpose analyze``'s default) on a label file
+    (headline metrics follow ``flip_test``)."""
     return _evaluate(model_path, ann_path, flip_test, batch_size, threads)[0]
 
 
@@ -187,11 +256,13 @@ def _fmt(v: Any) -> str:
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
     """Human-readable report of an evaluation."""
+    size = metrics.get("input_size") or []
+    at = f" at {size[0]}x{size[1]}" if len(size) == 2 else ""
     lines = [
         "# Pose evaluation",
         "",
-        f"- model: `{Path(metrics['model']).name}` ({metrics['params']:,} params, {metrics['gflops']:.3f} GFLOPs "
-        f"at {metrics['input_size'][0]}x{metrics['input_size'][1]}, {metrics['in_channels']} channels)",
+        f"- model: `{Path(metrics['model']).name}` ({metrics['params']:,} params, {metrics['gflops']:.3f} GFLOPs"
+        f"{at}, {metrics['in_channels']} channels)",
         f"- labels: `{Path(metrics['annotations']).name}`, {metrics['num_samples']} people, "
         f"{metrics['num_keypoints_labelled']} labelled keypoints",
         f"- boxes: the label boxes (top-down); flip test: {'yes' if metrics['flip_test'] else 'no'}",
@@ -208,6 +279,20 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     per_wf = wf.get("PCK@0.1_per_recording", {})
     for rec, value in metrics["without_flip"].get("PCK@0.1_per_recording", {}).items():
         lines.append(f"| {rec} | {_fmt(value)} | {_fmt(per_wf.get(rec))} |")
+    lines += ["", "## Sagittal angles against the labels", "",
+              "Through the gait analysis's own formula (`gaitpose.gait.angles.sagittal_angles`), walking direction",
+              "from the labelled feet. Implausible: outside the physiological ranges "
+              + ", ".join(f"{j} {lo:g} to {hi:g}" for j, (lo, hi) in metrics.get("angle_ranges_deg", {}).items())
+              + " deg.", "",
+              "| angle | MAE (deg) without flip | with flip | implausible, predictions | implausible, labels "
+              "| joint-frames |", "|---|---|---|---|---|---|"]
+    wo = metrics["without_flip"]
+    for name in (*JOINTS, "hip", "knee", "ankle", "all"):
+        lines.append(f"| {name} | {_fmt(wo.get('angle_mae_deg', {}).get(name))} | "
+                     f"{_fmt(wf.get('angle_mae_deg', {}).get(name))} | "
+                     f"{_fmt(metrics.get('implausible_angle_share', {}).get(name))} | "
+                     f"{_fmt(metrics.get('implausible_angle_share_labels', {}).get(name))} | "
+                     f"{metrics.get('angle_count', {}).get(name, '-')} |")
     lines += ["", "## Mean pixel error per keypoint", "", "| keypoint | error (px) | foot |", "|---|---|---|"]
     for i, name in enumerate(KEYPOINTS):
         lines.append(f"| {name} | {_fmt(metrics['px_error_per_keypoint'].get(name))} | "
@@ -252,19 +337,8 @@ def overlay_png(records: Sequence[PoseRecord], pred: np.ndarray, max_samples: in
     return buf.tobytes()
 
 
-def _json_safe(obj: Any) -> Any:
-    """NaN (a metric with nothing to measure, e.g. no feet labelled) becomes null: strict JSON readers reject NaN."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_report(
-    model_path: str | os.PathLike[str],
+    model_path: str | os.PathLike[str] | None,
     ann_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
@@ -277,7 +351,7 @@ def write_report(
 
     metrics, records, preds = _evaluate(model_path, ann_path, flip_test, batch_size, threads)
     with staged_dir(out_dir) as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False), encoding="utf-8")
+        (tmp / "metrics.json").write_text(dumps(metrics, indent=2), encoding="utf-8")
         (tmp / "metrics.md").write_text(metrics_markdown(metrics), encoding="utf-8")
         kp = preds["flip" if flip_test else "plain"][0]
         (tmp / "overlay.png").write_bytes(overlay_png(records, kp))

@@ -16,17 +16,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _session(path: str | os.PathLike[str], threads: int, spinning: bool | None = None) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    if spinning is not None:  # ORT's default spins idle workers, which hurts on shared cores
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+from gaitpose.infer.session import make_session
 
 
 def compare_latency(
@@ -41,7 +31,7 @@ def compare_latency(
     """``{name: {"threads=N": {"median_ms", "p90_ms", "mean_ms", "runs"}}}``, runs interleaved across models."""
     result: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in models}
     for n in threads:
-        sessions = {name: _session(path, n, spinning) for name, path in models.items()}
+        sessions = {name: make_session(path, n, spinning) for name, path in models.items()}
         feeds = {}
         for name, sess in sessions.items():
             inp = sess.get_inputs()[0]

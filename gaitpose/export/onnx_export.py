@@ -209,12 +209,12 @@ def check_parity(
     batch_size: int = 8,
 ) -> ParityResult:
     """Compare torch and ONNX Runtime on real crops: heatmap max abs diff and decoded keypoints."""
-    import onnxruntime as ort
     import torch
 
     from gaitpose.codec import decode_heatmaps
+    from gaitpose.infer.session import make_session
 
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = make_session(onnx_path)
     name = sess.get_inputs()[0].name
     model.eval()
     max_diff, dists = 0.0, []

@@ -20,8 +20,9 @@ from gaitpose.gait.angles import JOINTS, normalize_cycles, sagittal_angles
 from gaitpose.gait.events import GaitEvent, detect_events, segment_direction, walking_segments
 from gaitpose.gait.filters import _quiet_nan_warnings, clean_trajectories, fill_gaps, hampel
 from gaitpose.gait.lift3d import backproject
-from gaitpose.gait.metrics import _clean, compute_metrics
+from gaitpose.gait.metrics import compute_metrics
 from gaitpose.gait.swap import fix_left_right_swaps, swap_scores
+from gaitpose.jsonutil import to_jsonable
 from gaitpose.skeleton import NUM_KEYPOINTS
 
 __all__ = ["GaitResult", "analyze_gait"]
@@ -69,7 +70,7 @@ class GaitResult:
         if include_series:
             out["angles"] = {k: v.tolist() for k, v in self.angles.items()}
             out["kpts"] = self.kpts.tolist()
-        return _clean(out)
+        return to_jsonable(out)
 
 
 def _per_frame_direction(T: int, segments: list[tuple[int, int]], seg_dirs: list[int]) -> np.ndarray:
@@ -205,9 +206,9 @@ def analyze_gait(
         side = name.split("_")[1]
         hs = [e.time_s * fps for e in events if e.foot == side and e.event == "heel_strike"]
         mean, std, n = normalize_cycles(angles[name], hs)
-        cycles[name] = _clean({"mean": mean.tolist(), "std": std.tolist(), "n": int(n)})
+        cycles[name] = to_jsonable({"mean": mean.tolist(), "std": std.tolist(), "n": int(n)})
     with _quiet_nan_warnings():
-        metrics["angles"] = _clean(_angle_summary(angles, cycles, segments)) if segments else {}
+        metrics["angles"] = to_jsonable(_angle_summary(angles, cycles, segments)) if segments else {}
     if segments and min(c["n"] for c in cycles.values()) == 0:
         warnings.append("fewer than one complete gait cycle per leg: cycle curves are incomplete")
     for w in warnings:

@@ -29,6 +29,7 @@ import numpy as np
 from gaitpose.gait.events import GaitEvent, pelvis, segment_direction, walking_segments
 from gaitpose.gait.filters import _quiet_nan_warnings
 from gaitpose.gait.swap import leg_length_px
+from gaitpose.jsonutil import to_jsonable
 from gaitpose.skeleton import INDEX
 
 __all__ = ["EYE_HEIGHT_RATIO", "NOSE_HEIGHT_RATIO", "compute_metrics", "pixel_height", "symmetry_index"]
@@ -71,20 +72,6 @@ def pixel_height(kpts: np.ndarray) -> tuple[float, float]:
 def _mean(v: Sequence[float]) -> float | None:
     v = [x for x in v if x is not None and math.isfinite(x)]
     return float(np.mean(v)) if v else None
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def _point(k: np.ndarray, t: float, side: str) -> np.ndarray:
@@ -250,4 +237,4 @@ def compute_metrics(
         "step_length_si_pct": symmetry_index(sl["left"], sl["right"]),
         "stride_time_si_pct": symmetry_index(metrics["stride_time_s"]["left"], metrics["stride_time_s"]["right"]),
     }
-    return _clean(metrics)
+    return to_jsonable(metrics)

@@ -23,7 +23,8 @@ import numpy as np
 
 from gaitpose.codec import heatmap_to_input
 from gaitpose.errors import InputError
-from gaitpose.infer.pose import _meta_from_session, _session
+from gaitpose.infer.pose import _meta_from_session
+from gaitpose.infer.session import make_session
 from gaitpose.io.planar import ImageLike, resize_image
 from gaitpose.modelmeta import ModelMeta
 from gaitpose.normalise import normalise_rgb, rgb_normaliser
@@ -129,7 +130,7 @@ class OnnxLocalizer:
         self.path = Path(model_path)
         if not self.path.exists():
             raise InputError(self.path, "model file does not exist")
-        self.session = _session(self.path, threads, spinning)
+        self.session = make_session(self.path, threads, spinning)
         self.meta: ModelMeta = _meta_from_session(self.path, self.session)
         if self.meta.kind != "localizer":
             raise InputError(self.path, f"expected a localizer model, got kind '{self.meta.kind}'")

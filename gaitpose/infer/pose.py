@@ -16,6 +16,7 @@ import numpy as np
 from gaitpose.codec import decode_heatmaps, flip_back
 from gaitpose.errors import InputError
 from gaitpose.geometry import affine_points, box_to_center_size, crop, invert_affine
+from gaitpose.infer.session import make_session
 from gaitpose.io.planar import ImageLike
 from gaitpose.modelmeta import META_KEY, ModelMeta
 from gaitpose.normalise import normalise_depth, normalise_rgb, rgb_normaliser
@@ -30,36 +31,13 @@ class PoseResult:
     box: np.ndarray  # (4,) the x, y, w, h box the crop was taken from
 
 
-def _session(path: Path, threads: int | None, spinning: bool | None = None):
-    """ONNX Runtime CPU session. ``spinning=False`` stops idle worker threads busy-waiting, which
-    halves wall time when several processes share few cores (ORT's default, None, spins)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-    if spinning is not None:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise InputError(path, f"not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
-
-
 def load_onnx_meta(path: str | os.PathLike[str]) -> ModelMeta:
     """Read gaitpose metadata from an ONNX file without building an inference session."""
-    import onnxruntime as ort
-
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "model file does not exist")
-    sess = _session(path, 1)
-    return _meta_from_session(path, sess, ort)
+    return _meta_from_session(path, make_session(path, 1))
 
 
-def _meta_from_session(path: Path, sess, _ort=None) -> ModelMeta:
+def _meta_from_session(path: Path, sess) -> ModelMeta:
     custom = sess.get_modelmeta().custom_metadata_map
     if META_KEY not in custom:
         raise InputError(path, f"ONNX model has no '{META_KEY}' metadata; export it with `gaitpose export`")
@@ -75,7 +53,7 @@ class OnnxPoseEstimator:
         self.path = Path(model_path)
         if not self.path.exists():
             raise InputError(self.path, "model file does not exist")
-        self.session = _session(self.path, threads, spinning)
+        self.session = make_session(self.path, threads, spinning)
         self.meta = _meta_from_session(self.path, self.session)
         if self.meta.kind != "sppe":
             raise InputError(self.path, f"expected a pose (sppe) model, got kind '{self.meta.kind}'")

@@ -272,10 +272,7 @@ def _clean(metrics: Any) -> dict[str, Any]:
     """JSON-safe scalars of a training result."""
     if not isinstance(metrics, dict):
         return {}
-    out = {}
-    for k, v in metrics.items():
-        if isinstance(v, bool | int | float | str) or v is None:
-            out[k] = v
-        elif hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
-            out[k] = v.item()
-    return out
+    from gaitpose.jsonutil import to_jsonable
+
+    plain = to_jsonable(metrics)  # 0-d tensors and numpy scalars become numbers, NaN None
+    return {k: v for k, v in plain.items() if isinstance(v, bool | int | float | str) or v is None}
