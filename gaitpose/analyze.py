@@ -34,42 +34,16 @@ from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.infer.tracker import SubjectTracker
 from gaitpose.io.planar import ImageLike
 from gaitpose.io.prefetch import prefetch
+from gaitpose.registry import LOCALIZER_MODEL, MODEL_DIR_ENV, POSE_MODEL, default_model_dir  # noqa: F401
+from gaitpose.registry import resolve_model as _resolve
 from gaitpose.skeleton import KEYPOINTS, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR_ENV = "GAITPOSE_MODEL_DIR"
-POSE_MODEL = Path("student") / "model.onnx"
-LOCALIZER_MODEL = Path("localizer") / "model.onnx"
 OUTPUT_FILES = (
     "keypoints.json", "keypoints.csv", "events.csv", "metrics.json",
     "angles.png", "angles_cycle.png", "report.html", "overlay.mp4",
 )
-
-
-def default_model_dir() -> Path:
-    """Where the shipped models live: ``$GAITPOSE_MODEL_DIR``, else ``models/`` beside the package.
-
-    Looks at the repository layout (``<repo>/models`` next to ``gaitpose/``) and at a ``models``
-    folder installed inside the package; returns the first that exists (the repository path if none).
-    """
-    env = os.environ.get(MODEL_DIR_ENV)
-    if env:
-        return Path(env)
-    pkg = Path(__file__).resolve().parent
-    candidates = [pkg.parent / "models", pkg / "models"]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return candidates[0]
-
-
-def _resolve(path: Path | None, default_rel: Path, what: str, option: str) -> Path:
-    p = Path(path) if path is not None else default_model_dir() / default_rel
-    if not p.exists():
-        hint = "" if path is not None else f"; pass {option} or set {MODEL_DIR_ENV}"
-        raise InputError(p, f"{what} model not found{hint}")
-    return p
 
 
 def parse_roi(text: str | Sequence[float] | None) -> np.ndarray | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from gaitpose.registry import default_model_dir, default_service_data_dir
 from service.settings import ServiceSettings
 
 
@@ -26,13 +27,29 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _raise_open_file_limit() -> None:
+    """Use the hard limit on open files: every connection is one, and a burst must not hit the soft 1024."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):  # not POSIX, or not allowed: keep the limit
+        pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gaitpose-serve", description="Serve the gaitpose HTTP API and web page.")
     p.add_argument("--host", default=None, help="bind address (default GAITPOSE_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default GAITPOSE_PORT or 8000)")
     p.add_argument("--workers", type=int, default=None, help="analysis worker processes (default GAITPOSE_WORKERS)")
-    p.add_argument("--model-dir", type=Path, default=None, help="models folder (default GAITPOSE_MODEL_DIR)")
-    p.add_argument("--data-dir", type=Path, default=None, help="uploads/results/DB folder (GAITPOSE_DATA_DIR)")
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help=f"models folder (GAITPOSE_MODEL_DIR; default: the shipped models, {default_model_dir()})")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"uploads/results/DB folder (GAITPOSE_DATA_DIR; default: {default_service_data_dir()})")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="allow a non-loopback bind address without API keys")
     p.add_argument("--log-level", default="info")
@@ -54,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: refusing to listen on {settings.host} without API keys; set GAITPOSE_API_KEYS "
               "or pass --insecure-no-auth", file=sys.stderr)
         return 2
+    _raise_open_file_limit()
     import uvicorn
 
     from service.app import create_app

@@ -12,18 +12,23 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gaitpose.registry import LOCALIZER_MODEL, POSE_MODEL, default_service_data_dir, model_path
+
 
 class ServiceSettings(BaseSettings):
     """Every knob of the edge service; each field ``x`` is read from ``GAITPOSE_X``."""
 
     model_config = SettingsConfigDict(env_prefix="GAITPOSE_", extra="ignore")
 
-    model_dir: Path = Field(Path("models"), description="Folder holding student/ and localizer/ models.")
+    model_dir: Path | None = Field(
+        None, description="Folder holding student/ and localizer/ models; default: the shipped models, found "
+        "as the CLI finds them (gaitpose.registry.default_model_dir), wherever the service is started.")
     pose_model: Path | None = Field(None, description="Pose ONNX model; default <model_dir>/student/model.onnx.")
     localizer_model: Path | None = Field(
         None, description="Person localiser ONNX model; default <model_dir>/localizer/model.onnx (optional)."
     )
-    data_dir: Path = Field(Path("data/service"), description="Uploads, results and the default SQLite DB.")
+    data_dir: Path = Field(default_factory=default_service_data_dir,
+                           description="Uploads, results and the default SQLite DB (a per-user data folder).")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/jobs.db.")
     workers: int = Field(1, ge=0, le=64, description="Analysis worker processes (0 = accept jobs, run none).")
     max_queue: int = Field(16, ge=1, description="Queued jobs accepted before answering 429.")
@@ -47,11 +52,11 @@ class ServiceSettings(BaseSettings):
 
     @property
     def pose_model_path(self) -> Path:
-        return self.pose_model or self.model_dir / "student" / "model.onnx"
+        return model_path(self.pose_model, POSE_MODEL, self.model_dir)
 
     @property
     def localizer_model_path(self) -> Path:
-        return self.localizer_model or self.model_dir / "localizer" / "model.onnx"
+        return model_path(self.localizer_model, LOCALIZER_MODEL, self.model_dir)
 
     @property
     def db_url(self) -> str:

@@ -1,0 +1,84 @@
+"""Where gaitpose finds its models and keeps its data: one rule for the CLI and the service.
+
+Why one module: the CLI found the shipped models from any folder while the service looked for
+``models/`` in the folder it was started from, so ``gaitpose-serve`` started elsewhere came up
+without models. Both now ask these functions. Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gaitpose.errors import InputError
+
+MODEL_DIR_ENV = "GAITPOSE_MODEL_DIR"
+POSE_MODEL = Path("student") / "model.onnx"
+LOCALIZER_MODEL = Path("localizer") / "model.onnx"
+
+
+def default_model_dir() -> Path:
+    """Where the shipped models live: ``$GAITPOSE_MODEL_DIR``, else ``models/`` beside the package.
+
+    Looks at the repository layout (``<repo>/models`` next to ``gaitpose/``) and at a ``models``
+    folder installed inside the package; returns the first that exists (the repository path if none).
+    Never the current folder: the answer must not depend on where a command was started.
+    """
+    env = os.environ.get(MODEL_DIR_ENV)
+    if env:
+        return Path(env)
+    pkg = Path(__file__).resolve().parent
+    candidates = [pkg.parent / "models", pkg / "models"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return candidates[0]
+
+
+def model_path(path: str | os.PathLike[str] | None, default_rel: Path, model_dir: str | os.PathLike[str] | None = None
+               ) -> Path:
+    """``path`` when given, else ``default_rel`` inside ``model_dir`` (default :func:`default_model_dir`)."""
+    if path is not None:
+        return Path(path)
+    return Path(model_dir if model_dir is not None else default_model_dir()) / default_rel
+
+
+def resolve_model(path: str | os.PathLike[str] | None, default_rel: Path, what: str, option: str,
+                  model_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The model file to load; :class:`InputError` (naming the file and how to fix it) when absent."""
+    p = model_path(path, default_rel, model_dir)
+    if not p.exists():
+        hint = "" if path is not None else f"; pass {option} or set {MODEL_DIR_ENV}"
+        raise InputError(p, f"{what} model not found{hint}")
+    return p
+
+
+def resolve_pose_model(path: str | os.PathLike[str] | None = None,
+                       model_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The pose (SPPE) ONNX model: ``path``, else ``<model dir>/student/model.onnx``."""
+    return resolve_model(path, POSE_MODEL, "pose", "--model", model_dir)
+
+
+def resolve_localizer_model(path: str | os.PathLike[str] | None = None,
+                            model_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The person localiser ONNX model: ``path``, else ``<model dir>/localizer/model.onnx``."""
+    return resolve_model(path, LOCALIZER_MODEL, "localizer", "--localizer", model_dir)
+
+
+def user_data_dir() -> Path:
+    """Per-user data folder: ``platformdirs`` when installed, else ``$XDG_DATA_HOME/gaitpose``
+    (``~/.local/share/gaitpose``). Why not the current folder: a service started in a source
+    tree must not litter it, and must find its jobs again wherever it is started from.
+    """
+    try:
+        import platformdirs
+    except ImportError:
+        xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+        return base / "gaitpose"
+    return Path(platformdirs.user_data_dir("gaitpose", appauthor=False))
+
+
+def default_service_data_dir() -> Path:
+    """The service's uploads, results and job database: ``<user data dir>/service``."""
+    return user_data_dir() / "service"
