@@ -194,3 +194,156 @@ def test_eval_and_train_do_not_import_each_other() -> None:
     from_eval = _imported_gaitpose_modules(root / "eval")
     assert not {m for m in from_eval if m == "gaitpose.train" or m.startswith("gaitpose.train.")}, from_eval
     assert "gaitpose.nn.checkpoint" in from_eval  # the checkpoint format lives in the neutral package
+
+
+# -- gait-grade figures on hand-made keypoints -------------------------------------------------------
+
+
+def _rot(v: np.ndarray, deg: float) -> np.ndarray:
+    """``v`` turned counter-clockwise by ``deg`` (y up)."""
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1]])
+
+
+def _pose(angles: dict[str, float], direction: int, origin: tuple[float, float] = (300.0, 150.0)) -> np.ndarray:
+    """21 image keypoints of a side-view walker with the given hip/knee/ankle angles (clinical
+    convention of gaitpose.gait.angles), built forwards from the definitions, walking right (+1) or left."""
+    from gaitpose.skeleton import INDEX
+
+    body = np.zeros((NUM_KEYPOINTS, 2))  # x forward, y up, mid-hip at 0
+    for name in ("nose", "left_eye", "right_eye", "left_ear", "right_ear"):
+        body[INDEX[name]] = (5.0, 75.0)
+    for side in ("left", "right"):
+        body[INDEX[f"{side}_shoulder"]] = (0.0, 50.0)
+        body[INDEX[f"{side}_elbow"]] = (0.0, 25.0)
+        body[INDEX[f"{side}_wrist"]] = (0.0, 5.0)
+        body[INDEX[f"{side}_hip"]] = (0.0, 0.0)
+        thigh = _rot(np.array([0.0, -1.0]), angles[f"hip_{side}"])  # from the trunk line, + forward
+        shank = _rot(thigh, -angles[f"knee_{side}"])  # flexion turns the shank backwards
+        foot = _rot(shank, angles[f"ankle_{side}"] + 90.0)  # 0 = foot at right angles to the shank
+        knee = 45.0 * thigh
+        ankle = knee + 45.0 * shank
+        body[INDEX[f"{side}_knee"]] = knee
+        body[INDEX[f"{side}_ankle"]] = ankle
+        body[INDEX[f"{side}_heel"]] = ankle - 4.0 * foot
+        body[INDEX[f"{side}_toe"]] = ankle + 16.0 * foot
+    return np.stack([origin[0] + direction * body[:, 0], origin[1] - body[:, 1]], axis=1)
+
+
+def _record(kp: np.ndarray, n: int, recording: str = "hand") -> object:
+    from gaitpose.labels import PoseRecord
+
+    lo, hi = kp.min(0), kp.max(0)
+    return PoseRecord(image_id=n, image_path=Path("none.jpg"), depth_path=None, width=640, height=360,
+                      bbox=np.array([*lo, *(hi - lo)], np.float32), keypoints=kp.astype(np.float32),
+                      scores=np.ones(NUM_KEYPOINTS, np.float32), recording=recording, subject=None,
+                      frame_index=n, ann_id=n + 1)
+
+
+TRUE = {"hip_left": 20.0, "hip_right": -10.0, "knee_left": 5.0, "knee_right": 40.0, "ankle_left": 0.0,
+        "ankle_right": -15.0}
+ERR = {"hip_left": 3.0, "hip_right": -4.0, "knee_left": 6.0, "knee_right": -8.0, "ankle_left": 10.0,
+       "ankle_right": -12.0}
+
+
+def test_angle_mae_on_hand_made_keypoints_with_known_angles() -> None:
+    from gaitpose.eval.metrics import angle_metrics
+    from gaitpose.gait.angles import sagittal_angles
+
+    for direction in (1, -1):  # walking right, then left: the same errors either way
+        label = _pose(TRUE, direction)
+        built = sagittal_angles(label[None], direction)
+        for name, v in TRUE.items():  # the construction agrees with the gait analysis's formula
+            assert built[name][0] == pytest.approx(v, abs=1e-6), name
+        pred = _pose({k: TRUE[k] + ERR[k] for k in TRUE}, direction)
+        # A second person/frame predicted exactly: halves every error.
+        records = [_record(label, 0), _record(_pose(TRUE, direction, (100.0, 150.0)), 1)]
+        m = angle_metrics(np.stack([pred, records[1].keypoints]), records)
+        for name, e in ERR.items():
+            assert m["angle_mae_deg"][name] == pytest.approx(abs(e) / 2, abs=1e-4), (direction, name)
+        assert m["angle_mae_deg"]["knee"] == pytest.approx((6 + 8) / 4, abs=1e-4)
+        assert m["angle_mae_deg"]["all"] == pytest.approx(sum(abs(e) for e in ERR.values()) / 12, abs=1e-4)
+        assert m["angle_count"]["all"] == 12
+        assert m["implausible_angle_share"]["all"] == 0.0
+
+
+def test_implausible_angles_are_counted_against_the_physiological_ranges() -> None:
+    from gaitpose.eval.metrics import angle_metrics
+    from gaitpose.gait.angles import PLAUSIBLE_RANGES_DEG
+
+    lo_knee = PLAUSIBLE_RANGES_DEG["knee"][0]
+    hi_ankle = PLAUSIBLE_RANGES_DEG["ankle"][1]
+    bad = dict(TRUE, knee_left=lo_knee - 15.0, ankle_right=hi_ankle + 30.0)  # hyperextended knee, toes at the shin
+    for direction in (1, -1):
+        records = [_record(_pose(TRUE, direction), i) for i in range(2)]
+        m = angle_metrics(np.stack([_pose(bad, direction), records[1].keypoints]), records)
+        assert m["implausible_angle_share"]["knee_left"] == pytest.approx(0.5)
+        assert m["implausible_angle_share"]["ankle_right"] == pytest.approx(0.5)
+        assert m["implausible_angle_share"]["hip"] == 0.0
+        assert m["implausible_angle_share"]["all"] == pytest.approx(2 / 12)
+        assert m["implausible_angle_share_labels"]["all"] == 0.0
+        assert m["angle_mae_deg"]["knee_left"] == pytest.approx((TRUE["knee_left"] - lo_knee + 15.0) / 2, abs=1e-4)
+
+
+def test_angles_need_every_labelled_point_and_wrap_around() -> None:
+    """A joint whose label misses a point is not compared; an error across +-180 deg is small."""
+    from gaitpose.eval.metrics import angle_metrics
+    from gaitpose.skeleton import INDEX
+
+    rec = _record(_pose(TRUE, 1), 0)
+    rec.scores[INDEX["left_heel"]] = 0.0  # left ankle angle has no label
+    m = angle_metrics(rec.keypoints[None].copy(), [rec])
+    assert m["angle_count"]["ankle_left"] == 0 and np.isnan(m["angle_mae_deg"]["ankle_left"])
+    assert m["angle_count"]["ankle_right"] == 1 and m["angle_mae_deg"]["ankle_right"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_feet_pck_at_0_05_on_a_hand_made_case() -> None:
+    """Heels 4 % of the box off (found), big toes 6 % off (missed), ankles exact: 4 of 6 foot points."""
+    from gaitpose.eval.metrics import compute_metrics
+    from gaitpose.skeleton import INDEX
+
+    records = [_record(_pose(TRUE, 1), 0), _record(_pose(TRUE, -1, (200.0, 150.0)), 1)]
+    pred = np.stack([r.keypoints for r in records]).astype(np.float64)
+    for n, r in enumerate(records):
+        longer = max(float(r.bbox[2]), float(r.bbox[3]))
+        for side in ("left", "right"):
+            pred[n, INDEX[f"{side}_heel"], 1] += 0.04 * longer
+            pred[n, INDEX[f"{side}_toe"], 0] += 0.06 * longer
+    m = compute_metrics(pred, np.ones((2, NUM_KEYPOINTS)), records)
+    assert m["PCK@0.05_feet"] == pytest.approx(4 / 6)
+    assert m["PCK@0.1_feet"] == 1.0
+    assert m["PCK@0.05_body"] == 1.0
+    assert m["PCK@0.05"] == pytest.approx((NUM_KEYPOINTS - 2) / NUM_KEYPOINTS)
+
+
+def test_evaluate_without_model_uses_the_default_of_analyze(overfit_run: dict, labelled_crops: Path,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --model: the model gaitpose analyze would load (here a model folder named by
+    GAITPOSE_MODEL_DIR, the rule both commands share), with the gait figures in metrics.json."""
+    from gaitpose.cli import app
+    from gaitpose.eval.evaluate import default_pose_model
+
+    try:
+        from gaitpose.registry import MODEL_DIR_ENV, POSE_MODEL
+    except ImportError:
+        from gaitpose.analyze import MODEL_DIR_ENV, POSE_MODEL
+    models = tmp_path / "models"
+    (models / POSE_MODEL).parent.mkdir(parents=True)
+    onnx_path = _export(Path(overfit_run["out_dir"]) / "best.pt", models / POSE_MODEL)
+    monkeypatch.setenv(MODEL_DIR_ENV, str(models))
+    assert default_pose_model() == onnx_path
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(app, ["evaluate", "--ann", str(labelled_crops), "--out", str(out), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert Path(m["model"]) == onnx_path
+    assert m["angle_count"]["all"] > 0 and 0.0 <= m["angle_mae_deg"]["all"] < 90.0
+    assert set(m["angle_mae_deg"]) >= {*TRUE, "hip", "knee", "ankle", "all"}
+    assert 0.0 <= m["implausible_angle_share"]["all"] <= 1.0 and m["PCK@0.05_feet"] is not None
+    assert "angle_mae_deg" in m["without_flip"]
+    text = (out / "metrics.md").read_text()
+    assert "Sagittal angles" in text and "PCK@0.05_feet" in text
+    assert json.loads(res.output.splitlines()[0])["angle_mae_deg"] == pytest.approx(m["angle_mae_deg"]["all"], abs=1e-3)
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path / "empty"))
+    res = CliRunner().invoke(app, ["evaluate", "--ann", str(labelled_crops), "--out", str(tmp_path / "rep2")])
+    assert res.exit_code == 2 and "model not found" in res.output and not (tmp_path / "rep2").exists()

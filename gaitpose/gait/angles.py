@@ -22,9 +22,17 @@ import numpy as np
 
 from gaitpose.skeleton import INDEX
 
-__all__ = ["JOINTS", "normalize_cycles", "sagittal_angles", "signed_angle_deg"]
+__all__ = ["JOINTS", "PLAUSIBLE_RANGES_DEG", "normalize_cycles", "sagittal_angles", "signed_angle_deg"]
 
 JOINTS: tuple[str, ...] = ("hip_left", "hip_right", "knee_left", "knee_right", "ankle_left", "ankle_right")
+
+PLAUSIBLE_RANGES_DEG: dict[str, tuple[float, float]] = {"hip": (-30.0, 120.0), "knee": (-10.0, 135.0),
+                                                        "ankle": (-50.0, 20.0)}
+"""Physiological limits of the angles above, in degrees (negative: extension, hyperextension,
+plantarflexion): the adult ranges of motion of the AAOS (Greene & Heckman, The Clinical Measurement
+of Joint Motion, American Academy of Orthopaedic Surgeons 1994): hip flexion 120, extension 30;
+knee flexion 135 with up to 10 of hyperextension (Norkin & White, Measurement of Joint Motion, 5th
+ed. 2016); ankle dorsiflexion 20, plantarflexion 50. An angle outside them is a keypoint error."""
 
 
 def signed_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -119,20 +119,30 @@ def train_command(
 
 
 def evaluate_command(
-    model: Path = typer.Option(..., "--model", help="A .pt checkpoint or an exported .onnx model."),
+    model: Path | None = typer.Option(
+        None, "--model", help="A .pt checkpoint or an .onnx model; default: the model `gaitpose analyze` uses."
+    ),
     ann: Path = typer.Option(..., "--ann", help="COCO label file to evaluate on (boxes come from it)."),
     out: Path = typer.Option(..., "--out", help="Report folder: metrics.json, metrics.md, overlay.png."),
     flip_test: bool = typer.Option(False, "--flip-test", help="Also run on the mirrored crop and average."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     threads: int | None = typer.Option(None, "--threads", min=1),
 ) -> None:
-    """OKS AP/AR, PCK and per-keypoint pixel errors of a model on a label file."""
+    """OKS AP/AR, PCK (feet at 0.05 too), sagittal angle error in degrees, share of implausible angles
+    and per-keypoint pixel errors of a model on a label file."""
     with cli_errors():
         from gaitpose.eval.evaluate import write_report
 
         metrics = write_report(model, ann, out, flip_test=flip_test, batch_size=batch_size, threads=threads)
-        headline = {k: round(metrics[k], 4) for k in ("AP", "AP50", "PCK@0.05", "PCK@0.1")}
-        typer.echo(json.dumps({**headline, "params": metrics["params"], "gflops": round(metrics["gflops"], 4)}))
+
+        def r4(v: float | None) -> float | None:
+            return None if v is None or v != v else round(v, 4)
+
+        headline = {k: r4(metrics[k]) for k in ("AP", "AP50", "PCK@0.05", "PCK@0.1", "PCK@0.05_feet")}
+        headline["angle_mae_deg"] = r4(metrics["angle_mae_deg"]["all"])
+        headline["implausible_angle_share"] = r4(metrics["implausible_angle_share"]["all"])
+        typer.echo(json.dumps({"model": metrics["model"], **headline, "params": metrics["params"],
+                               "gflops": round(metrics["gflops"], 4)}))
         typer.echo(f"report written to {out}")
 
 
