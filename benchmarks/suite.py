@@ -266,7 +266,7 @@ def run_suite(cfg: BenchConfig) -> dict[str, Any]:
             for i, v in enumerate(cfg.throughput_videos):
                 _section(by_video, Path(v).name, lambda i=i, v=v: on_video(i, Path(v)))
         # -- accuracy ----------------------------------------------------------------------------
-        _section(res, "accuracy", lambda: _accuracy(models, cfg.labels))
+        _section(res, "accuracy", lambda: _accuracy(models, cfg.labels, cfg.models_dir))
         res["loadavg_end"] = _loadavg()
         res["seconds"] = round(time.perf_counter() - t_start, 1)
         res["headline"] = headline(res, student_cost)
@@ -304,15 +304,16 @@ def _student_cost(models: dict[str, Path | None]) -> dict[str, Any]:
     return out
 
 
-def _accuracy(models: dict[str, Path | None], labels: Path | None) -> dict[str, Any]:
+def _accuracy(models: dict[str, Path | None], labels: Path | None, models_dir: Path | None = None) -> dict[str, Any]:
     if labels is None:
         return {"note": "not measured: no held-out labels given (--labels test.json)"}
     if models["student_fp32"] is None:
         return {"note": "not measured: no student model"}
     from gaitpose.eval.evaluate import evaluate_model
 
-    keys = ("PCK@0.05", "PCK@0.1", "PCK@0.2", "PCK@0.1_body", "PCK@0.1_feet", "PCK@0.1_side_agnostic",
-            "PCK@0.1_per_recording", "AP", "AP50", "mean_px_error", "mean_px_error_feet", "num_samples",
+    keys = ("PCK@0.05", "PCK@0.1", "PCK@0.2", "PCK@0.1_body", "PCK@0.1_feet", "PCK@0.05_feet",
+            "PCK@0.1_side_agnostic", "PCK@0.1_per_recording", "AP", "AP50", "mean_px_error", "mean_px_error_feet",
+            "angle_mae_deg", "implausible_angle_share", "implausible_angle_share_labels", "num_samples",
             "num_keypoints_labelled")
     out: dict[str, Any] = {"labels": str(labels)}
     for k in ("student_fp32", "student_int8"):
@@ -320,6 +321,17 @@ def _accuracy(models: dict[str, Path | None], labels: Path | None) -> dict[str, 
             continue
         m = evaluate_model(models[k], labels, flip_test=False)
         out[k] = {key: m.get(key) for key in keys}
+    # The model `gaitpose analyze` runs without --model, when it is not the student measured above.
+    from gaitpose.eval.evaluate import default_pose_model
+
+    try:
+        default = default_pose_model(models_dir)
+    except Exception as exc:  # a missing default is reported, not fatal
+        out["default_note"] = f"default model not measured: {exc}"
+    else:
+        if models["student_fp32"] is None or default.resolve() != Path(models["student_fp32"]).resolve():
+            m = evaluate_model(default, labels, flip_test=False)
+            out["default"] = {"model": str(default), **{key: m.get(key) for key in keys}}
     # The same model with flip test (``gaitpose analyze --flip-test``): what the crop and its mirror
     # image agree on, at twice the pose-network time.
     m = evaluate_model(models["student_fp32"], labels, flip_test=True)
@@ -647,7 +659,8 @@ def render_markdown(res: dict[str, Any]) -> str:
     # accuracy
     lines += ["", "## Accuracy vs teacher labels (held-out split)", ""]
     acc = res.get("accuracy") or {}
-    rows = [(k, acc[k]) for k in ("student_fp32", "student_fp32_flip", "student_int8") if isinstance(acc.get(k), dict)]
+    rows = [(k, acc[k]) for k in ("default", "student_fp32", "student_fp32_flip", "student_int8")
+            if isinstance(acc.get(k), dict)]
     if rows:
         lines += [f"labels: `{acc['labels']}`", "",
                   "| model | PCK@0.05 | PCK@0.1 | PCK@0.2 | PCK@0.1 body | PCK@0.1 feet | PCK@0.1 side-agnostic "
@@ -660,7 +673,18 @@ def render_markdown(res: dict[str, Any]) -> str:
                          f"{_f(a.get('PCK@0.1_feet'), 3)} | {_f(a.get('PCK@0.1_side_agnostic'), 3)} | {per_rec} | "
                          f"{_f(a.get('AP'), 3)} | {_f(a.get('mean_px_error'))} | {a.get('num_samples')} |")
         lines += ["", "Side-agnostic PCK lets each left/right pair match either way round; the gap to PCK@0.1 "
-                  "is what left/right swaps cost."]
+                  "is what left/right swaps cost.", "",
+                  "Gait-grade: feet (ankles, heels, big toes) PCK@0.05; sagittal angle MAE against the labels "
+                  "(degrees, the gait analysis's formula); share of predicted angles outside physiological ranges "
+                  "(labels' own share in brackets).", "",
+                  "| model | feet PCK@0.05 | hip MAE | knee MAE | ankle MAE | all MAE | implausible |",
+                  "|---|---|---|---|---|---|---|"]
+        for k, a in rows:
+            mae = a.get("angle_mae_deg") or {}
+            bad = (a.get("implausible_angle_share") or {}).get("all")
+            bad_l = (a.get("implausible_angle_share_labels") or {}).get("all")
+            lines.append(f"| {k} | {_f(a.get('PCK@0.05_feet'), 3)} | {_f(mae.get('hip'))} | {_f(mae.get('knee'))} | "
+                         f"{_f(mae.get('ankle'))} | {_f(mae.get('all'))} | {_f(bad, 3)} ({_f(bad_l, 3)}) |")
     else:
         lines.append(acc.get("note") or f"not measured: {acc.get('error', '')}")
     if res.get("plot"):

@@ -105,6 +105,9 @@ def test_bench_quick_writes_report(tmp_path, labelled_crops):
     # accuracy on the held-out labels is measured, reported as it is (random weights: low)
     acc = data["accuracy"]["student_fp32"]
     assert 0.0 <= acc["PCK@0.1"] <= 1.0 and acc["num_samples"] > 0
+    assert 0.0 <= acc["PCK@0.05_feet"] <= 1.0 and acc["angle_mae_deg"]["all"] >= 0.0
+    assert 0.0 <= acc["implausible_angle_share"]["all"] <= 1.0
+    assert "default" not in data["accuracy"]  # the default of this models folder is the student measured
     heads = {h["name"]: h for h in data["headline"]}
     assert {"student_vs_simplebaseline_latency", "student_vs_rtmpose_t_latency", "analyze_vs_teacher_throughput",
             "analyze_vs_teacher_loop_throughput", "student_pck01", "cadence_diff_pct"} <= set(heads)
@@ -127,6 +130,7 @@ def test_bench_quick_writes_report(tmp_path, labelled_crops):
     for section in ("## Headline", "## Per-crop latency", "## Teacher vs analyze", "## Cadence", "## Accuracy"):
         assert section in md
     assert "rtmpose_t" in md and "![latency](bench.png)" in md
+    assert "| model | feet PCK@0.05 | hip MAE | knee MAE | ankle MAE | all MAE | implausible |" in md
 
 
 def test_bench_missing_video_is_one_line_error(tmp_path):

@@ -322,11 +322,8 @@ def test_evaluate_without_model_uses_the_default_of_analyze(overfit_run: dict, l
     GAITPOSE_MODEL_DIR, the rule both commands share), with the gait figures in metrics.json."""
     from gaitpose.cli import app
     from gaitpose.eval.evaluate import default_pose_model
+    from gaitpose.registry import MODEL_DIR_ENV, POSE_MODEL
 
-    try:
-        from gaitpose.registry import MODEL_DIR_ENV, POSE_MODEL
-    except ImportError:
-        from gaitpose.analyze import MODEL_DIR_ENV, POSE_MODEL
     models = tmp_path / "models"
     (models / POSE_MODEL).parent.mkdir(parents=True)
     onnx_path = _export(Path(overfit_run["out_dir"]) / "best.pt", models / POSE_MODEL)

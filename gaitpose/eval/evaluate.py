@@ -39,22 +39,16 @@ GAIT = ("angle_mae_deg", "angle_count", "implausible_angle_share", "implausible_
 """Per-joint dicts kept beside HEADLINE for each way of running the model (with/without flip)."""
 
 
-def default_pose_model() -> Path:
-    """The pose model ``gaitpose analyze`` runs when given no ``--model``.
+def default_pose_model(model_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The pose model ``gaitpose analyze`` runs when given no ``--model`` (in ``model_dir``, default
+    the shipped models).
 
     Asked of the shared model registry (``gaitpose.registry.resolve_pose_model``) that analyze and
     the service ask, so the commands cannot drift apart; an InputError names the missing file.
     """
-    try:
-        from gaitpose.registry import resolve_pose_model
-    except ImportError:  # a tree from before the registry: analyze's own rule
-        from gaitpose.analyze import POSE_MODEL, default_model_dir
+    from gaitpose.registry import resolve_pose_model
 
-        path = default_model_dir() / POSE_MODEL
-        if not path.exists():
-            raise InputError(path, "default pose model not found; pass --model") from None
-        return path
-    return resolve_pose_model(None)
+    return resolve_pose_model(None, model_dir)
 
 
 def _onnx_estimator(path: Path, threads: int | None) -> Any:
