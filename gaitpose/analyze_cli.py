@@ -19,7 +19,10 @@ def analyze_cmd(
     ),
     height_cm: float | None = typer.Option(None, "--height-cm", help="Subject height: scales lengths to metres."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="ONNX Runtime intra-op threads."),
-    no_overlay: bool = typer.Option(False, "--no-overlay", help="Skip the overlay video (faster)."),
+    overlay: bool = typer.Option(
+        False, "--overlay", help="Also render overlay.mp4 (skeleton and gait events drawn on the video; slow)."
+    ),
+    no_overlay: bool = typer.Option(False, "--no-overlay", hidden=True, help="Default; kept for old scripts."),
     overlay_size: int = typer.Option(
         960, "--overlay-size", min=0, help="Long side of the overlay video in pixels (0: the video's own size)."
     ),
@@ -32,46 +35,36 @@ def analyze_cmd(
         False, "--overwrite", help="Replace --out even when it holds files that are not a previous gaitpose result."
     ),
 ) -> None:
-    """Analyse the gait in VIDEO: keypoints, gait events, metrics, angle plots, overlay video, HTML report."""
-    from tqdm import tqdm
-
-    from gaitpose.analyze import analyze_video, parse_roi
+    """Analyse the gait in VIDEO: keypoints, gait events, metrics, angle plots and an HTML report."""
+    from gaitpose.analyze import analyze_video
+    from gaitpose.cliutil import ProgressLine
+    from gaitpose.options import check_height_cm, parse_roi
 
     with cli_errors():
         from gaitpose.fsutil import check_out_dir
 
         check_out_dir(out, overwrite)  # a bad --out fails now, not after the analysis
-        parse_roi(roi)  # reject a bad --roi before any work
-        bar = tqdm(total=1000, desc=video.name, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
-        last = [0]
-
-        def progress(p: float) -> None:
-            n = int(1000 * min(max(p, 0.0), 1.0) + 0.5)
-            if n > last[0]:
-                bar.update(n - last[0])
-                last[0] = n
-
-        try:
-            s = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
-                              threads=threads, progress=progress, overlay=not no_overlay, roi=roi,
-                              timestamps=timestamps, overlay_size=overlay_size or None,
-                              flip_test=flip_test, overwrite=overwrite)
-        finally:
-            bar.close()
-    cad = s.get("cadence_steps_per_min")
+        parse_roi(roi)  # reject bad options before any work
+        check_height_cm(height_cm)
+        with ProgressLine(video.name) as bar:
+            res = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
+                                threads=threads, progress=bar.update, overlay=overlay and not no_overlay, roi=roi,
+                                timestamps=timestamps, overlay_size=overlay_size or None,
+                                flip_test=flip_test, overwrite=overwrite)
+    p, m = res.processing, res.gait.metrics
     typer.echo(
-        f"{s['frames']} frames ({s['fps']:.1f} fps) in {s['elapsed_s']:.1f} s "
-        f"({s['throughput_fps']:.1f} frames/s pose), subject found in {s['frames_with_pose']} frames, "
-        f"person localiser ran {s['localizer_calls']} times"
+        f"{p.frames} frames ({p.fps:.1f} fps) in {p.elapsed_s:.1f} s ({p.throughput_fps:.1f} frames/s pose), "
+        f"subject found in {p.frames_with_pose} frames, person localiser ran {p.localizer_calls} times"
     )
-    if s["walking_found"]:
-        typer.echo(f"cadence {cad:.1f} steps/min, {s.get('n_strides') or 0} strides, units: {s['units']}"
-                   if cad is not None else f"{s.get('n_strides') or 0} strides, units: {s['units']}")
+    if res.walking_found:
+        cad, strides = m.get("cadence_steps_per_min"), m.get("n_strides") or 0
+        typer.echo(f"cadence {cad:.1f} steps/min, {strides} strides, units: {res.gait.units}"
+                   if cad is not None else f"{strides} strides, units: {res.gait.units}")
     else:
         typer.echo("no walking detected: outputs written, metrics are empty (see warnings in the report)")
-    for w in s["warnings"]:
+    for w in res.warnings:
         typer.echo(f"warning: {w}")
-    typer.echo(f"report: {Path(s['out_dir']) / 'report.html'}")
+    typer.echo(f"report: {out / 'report.html'}")
 
 
 def train_localizer_cmd(

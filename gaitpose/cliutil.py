@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import typer
 
@@ -56,3 +57,51 @@ def make_app(name: str, help_text: str, command_modules: Sequence[str]) -> typer
             raise
         module.register(app)
     return app
+
+
+class ProgressLine:
+    """One self-updating progress line on stderr for a long job, used as a context manager.
+
+    Why a class and not a bare tqdm bar: the bar appears only at the first ``update`` (the job
+    calls it once its inputs are checked and its models loaded), so a bad input prints just the
+    ``error:`` line and never a stray 0 % bar; a failure removes the bar; informational log lines
+    are held back while it runs (the job's warnings are printed once at the end by the command;
+    ``--verbose`` keeps every log line); and without a terminal (a pipe, a service log) nothing
+    is drawn at all.
+    """
+
+    def __init__(self, desc: str, stream: Any = None) -> None:
+        self.desc = desc
+        self.stream = stream if stream is not None else sys.stderr
+        self._bar: Any = None
+        self._last = 0
+        self._quiet: list[tuple[logging.Logger, int]] = []
+
+    def __enter__(self) -> ProgressLine:
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            for name in ("gaitpose", "data_tools"):
+                lg = logging.getLogger(name)
+                self._quiet.append((lg, lg.level))
+                lg.setLevel(logging.WARNING)
+        return self
+
+    def update(self, fraction: float) -> None:
+        """Show ``fraction`` (0-1) of the job done."""
+        n = int(1000 * min(max(float(fraction), 0.0), 1.0) + 0.5)
+        if self._bar is None:
+            if not getattr(self.stream, "isatty", lambda: False)():
+                return
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=1000, desc=self.desc, file=self.stream, leave=True, dynamic_ncols=True,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        if n > self._last:
+            self._bar.update(n - self._last)
+            self._last = n
+
+    def __exit__(self, exc_type: Any, *_exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.leave = exc_type is None
+            self._bar.close()
+        for lg, level in self._quiet:
+            lg.setLevel(level)

@@ -32,37 +32,6 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def count_frames(result: Any, out_dir: Path) -> int:
-    """Frames analysed, from the engine's result or its keypoints.json (for the metrics counter)."""
-    if isinstance(result, dict):
-        for key in ("frames", "n_frames", "num_frames", "frame_count"):
-            value = result.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, list):
-                return len(value)
-    try:
-        import json
-
-        data = json.loads((out_dir / "keypoints.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    if isinstance(data, dict):
-        for key in ("frames", "annotations", "keypoints"):
-            if isinstance(data.get(key), list):
-                return len(data[key])
-    return len(data) if isinstance(data, list) else 0
-
-
-def _summary(result: Any, out_dir: Path) -> dict[str, Any]:
-    summary: dict[str, Any] = {"frames": count_frames(result, out_dir)}
-    summary["files"] = sorted(p.name for p in out_dir.iterdir() if p.is_file()) if out_dir.is_dir() else []
-    if isinstance(result, dict):
-        small = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool)) or v is None}
-        summary["engine"] = small
-    return summary
-
-
 def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str, depth: str | None,
             out_dir: str, height_cm: float | None, model: str, localizer: str, threads: int | None,
             overlay: bool, parent_pid: int) -> None:
@@ -85,10 +54,11 @@ def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str
     try:
         from gaitpose.analyze import analyze_video
 
-        result = analyze_video(
+        # The overlay video is rendered after the results are published (below): the user gets the
+        # numbers without waiting for the slowest output, and the page draws the skeleton itself.
+        res = analyze_video(
             Path(video), out, depth=Path(depth) if depth else None, model=Path(model),
-            localizer=Path(localizer), height_cm=height_cm, threads=threads,
-            progress=progress, overlay=overlay,
+            localizer=Path(localizer), height_cm=height_cm, threads=threads, progress=progress, overlay=False,
         )
     except _Cancelled:
         log.info("job %s attempt %d cancelled", job_id, attempt)
@@ -107,4 +77,25 @@ def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str
             msg = f"analysis failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         store.fail(job_id, attempt, msg.replace(video, "video").replace(out_dir, "results"))
         return
-    store.succeed(job_id, attempt, _summary(result, out))
+    if not store.succeed(job_id, attempt, job_summary(res, overlay_pending=overlay)):
+        return  # deleted or superseded meanwhile: no overlay for a job nobody wants
+    if overlay:
+        try:
+            from gaitpose.report.overlay import render_overlay
+
+            render_overlay(res, out / "overlay.mp4")
+        except Exception:  # the job's results stand; only the optional video is missing
+            log.exception("job %s: overlay video failed", job_id)
+
+
+def job_summary(res: Any, overlay_pending: bool = False) -> dict[str, Any]:
+    """The job record's summary: ``AnalysisResult.summary()`` (file names only, no server paths).
+
+    Always has ``frames``, ``walking_found`` (bool), ``warnings`` (list of str) and ``files``;
+    ``overlay_pending`` says overlay.mp4 is still being rendered after the results were published.
+    """
+    summary: dict[str, Any] = res.summary()
+    summary["walking_found"] = bool(summary.get("walking_found"))
+    summary["warnings"] = [str(w) for w in summary.get("warnings") or []]
+    summary["overlay_pending"] = bool(overlay_pending)
+    return summary

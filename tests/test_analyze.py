@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from gaitpose.analyze import OUTPUT_FILES, analyze_video, default_model_dir
 from gaitpose.errors import InputError, NoPersonError
+from gaitpose.result import AnalysisResult
 from gaitpose.skeleton import KEYPOINTS, NUM_KEYPOINTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,14 +75,20 @@ def test_default_model_dir_env_override(tmp_path: Path, monkeypatch: pytest.Monk
 def test_analyze_clip_writes_every_output(models: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "result"
     seen: list[float] = []
-    s = analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1,
-                      progress=seen.append)
-    for name in OUTPUT_FILES:
+    res = analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1,
+                        progress=seen.append, overlay=True)
+    assert isinstance(res, AnalysisResult)
+    assert res.files == [n for n in OUTPUT_FILES if (out / n).exists()] and "overlay.mp4" in res.files
+    for name in res.files:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not list(tmp_path.glob(".result*")), "staging folder left behind"
     assert seen[0] == 0.0 and seen[-1] == 1.0 and all(b >= a for a, b in itertools.pairwise(seen))
+    s = res.summary()
     assert s["frames"] == 180 and s["fps"] == pytest.approx(30.0)
     assert 1 <= s["localizer_calls"] <= 180 and s["frames_with_pose"] > 0
+    assert s["video"] == CLIP.name and s["files"] == res.files and "/" not in json.dumps(s["files"])
+    assert s["walking_found"] == res.walking_found and isinstance(s["warnings"], list)
+    assert len(s["warnings"]) == len(set(s["warnings"])), "a warning repeated"
 
     kj = json.loads((out / "keypoints.json").read_text())
     assert len(kj) >= s["frames_with_pose"]
@@ -106,7 +113,11 @@ def test_analyze_clip_writes_every_output(models: dict[str, Path], tmp_path: Pat
         assert key in m, key
     assert m["processing"]["localizer_calls"] == s["localizer_calls"]
     assert m["processing"]["frames"] == 180 and m["processing"]["throughput_fps"] > 0
+    assert m["processing"]["overlay_frames"] == 180 and m["processing"]["elapsed_s"] > 0
     assert len(m["model"]["pose_model_sha256"]) == 64
+    assert m == json.loads(json.dumps(res.metrics_dict())), "metrics.json is not the typed result's layout"
+    assert m["skeleton"]["keypoints"] == list(KEYPOINTS) and len(m["skeleton"]["edges"]) > 10
+    assert "NaN" not in (out / "metrics.json").read_text() and "NaN" not in (out / "keypoints.json").read_text()
 
     html = (out / "report.html").read_text()
     assert "not a medical device" in html and "data:image/png;base64," in html and "overlay.mp4" in html
@@ -123,7 +134,8 @@ def test_scaled_overlay_draws_the_skeleton_where_the_subject_is(models: dict[str
     import cv2
 
     out = tmp_path / "small"
-    analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1, overlay_size=320)
+    analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1, overlay=True,
+                  overlay_size=320)
     entry = json.loads((out / "keypoints.json").read_text())[0]
     t = entry["image_id"]
     with av.open(str(out / "overlay.mp4")) as c:
@@ -164,9 +176,9 @@ def test_flip_test_averages_the_mirrored_crop_and_is_recorded(models: dict[str, 
     assert not np.allclose(plain[1], got[1]), "flip test left the scores unchanged"
 
     out = tmp_path / "flip"
-    s = analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1, overlay=False,
-                      flip_test=True)
-    assert s["frames_with_pose"] > 0
+    res = analyze_video(CLIP, out, model=models["pose"], localizer=models["localizer"], threads=1, flip_test=True)
+    assert res.processing.frames_with_pose > 0 and res.model.pose_flip_test
+    assert not (out / "overlay.mp4").exists(), "overlay rendered without being asked for"
     run = json.loads((out / "metrics.json").read_text())
     assert run["model"]["pose_flip_test"] is True
 
@@ -241,7 +253,7 @@ def test_cli_with_depth_sequence(models: dict[str, Path], tmp_path: Path) -> Non
     out = tmp_path / "res"
     res = CliRunner().invoke(_app(), ["analyze", str(clip), "--depth", str(tmp_path / "depth.npz"), "--out", str(out),
                                       "--model", str(models["pose"]), "--localizer", str(models["localizer"]),
-                                      "--threads", "1", "--no-overlay", "--height-cm", "175"])
+                                      "--threads", "1", "--height-cm", "175"])
     assert res.exit_code == 0, res.output
     assert "50 frames" in res.output and "report: " in res.output
     m = json.loads((out / "metrics.json").read_text())
@@ -287,7 +299,8 @@ def test_report_from_synthetic_walk_shows_metrics_events_and_plots(tmp_path: Pat
                         model_info={"pose_model": "model.onnx"}, angles_png=tmp_path / "angles.png",
                         cycles_png=tmp_path / "angles_cycle.png", overlay_name="overlay.mp4").read_text()
     assert page.count("data:image/png;base64,") == 2 and "example warning" in page
-    assert f"{r.metrics['cadence_steps_per_min']:.2f}" in page
+    cad = r.metrics["cadence_steps_per_min"]
+    assert f"{cad:.2f}" in page or f"{cad:.1f}" in page  # the cadence is shown (the report's rounding)
     assert page.count("<td>heel strike</td>") == sum(e.event == "heel_strike" for e in r.events)
     assert "not a medical device" in page and "<script" not in page
 
@@ -296,8 +309,8 @@ def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
     """The localiser finds the subject only from frame 6 on (walking into view); the look-back
     recovers the earlier frames where the pose model, given the propagated box, is confident --
     and stops at the first frame where it is not."""
-    from gaitpose.analyze import track_video
     from gaitpose.infer.pose import PoseResult
+    from gaitpose.infer.track import track_video
     from gaitpose.io import ColorFrame
 
     def subject(t: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -20,6 +20,9 @@ import numpy as np
 from gaitpose.io.planar import resize_image
 from gaitpose.io.prefetch import prefetch
 from gaitpose.skeleton import INDEX, KEYPOINTS, SKELETON
+
+if TYPE_CHECKING:
+    from gaitpose.result import AnalysisResult
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +175,11 @@ def write_overlay(
                     box = np.array([*_to_out(np.array([x, y]), scale), bw * scale[0], bh * scale[1]])
                 img = draw_pose(img, _to_out(keypoints[t], scale), scores[t], min_score=min_score, box=box, copy=False)
                 for ev in by_frame.get(t, ()):
-                    p = _event_point(keypoints[int(ev.frame)], ev.foot, ev.event)
+                    # The mark follows the foot (a toe-off mark left where the toe was would sit on the
+                    # floor after the foot has gone); the event frame's point only when this frame has none.
+                    p = _event_point(keypoints[t], ev.foot, ev.event)
+                    if p is None:
+                        p = _event_point(keypoints[int(ev.frame)], ev.foot, ev.event)
                     if p is None:
                         continue
                     c = EVENT_COLOURS.get(ev.event, (255, 255, 0))
@@ -194,4 +201,39 @@ def write_overlay(
     finally:
         if container is not None:
             container.close()
+    return n
+
+
+def render_overlay(
+    res: AnalysisResult,
+    out_path: Path,
+    *,
+    frames: Any = None,
+    max_side: int | None = 960,
+    prefetch_frames: int = 4,
+    decode_threads: int | None = None,
+) -> int:
+    """Encode ``overlay.mp4`` for an analysed video (atomically); returns frames written.
+
+    ``frames``: the video's images again (default: decoded from ``res.video``). Used inside
+    :func:`gaitpose.analyze.analyze_video` with ``overlay=True`` and by the service worker after a job's results
+    are published, so users get their numbers before the slowest output is encoded.
+    """
+    from gaitpose.fsutil import atomic_path
+    from gaitpose.infer.track import default_decode_threads
+
+    rec = None
+    if frames is None:
+        from gaitpose.io import open_recording
+
+        rec = open_recording(res.video)
+        threads = default_decode_threads() if decode_threads is None else decode_threads
+        frames = (f.image for f in rec.color_images(threads))
+    try:
+        with atomic_path(out_path) as tmp:
+            n = write_overlay(frames, res.drawn_keypoints(), res.track.scores, res.gait.events, res.processing.fps,
+                              tmp, boxes=res.track.boxes, max_side=max_side or None, prefetch_frames=prefetch_frames)
+    finally:
+        if rec is not None:
+            rec.close()
     return n
