@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gaitpose.analyze import LOCALIZER_MODEL, POSE_MODEL, default_model_dir, track_video
 from gaitpose.infer.localizer import OnnxLocalizer
 from gaitpose.infer.pose import OnnxPoseEstimator
+from gaitpose.infer.track import track_video
 from gaitpose.io import open_recording
 from gaitpose.io.prefetch import prefetch
+from gaitpose.registry import LOCALIZER_MODEL, POSE_MODEL, default_model_dir
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos" / "sports2d_demo.mp4"
 

@@ -265,6 +265,12 @@ def run_suite(cfg: BenchConfig) -> dict[str, Any]:
 
             for i, v in enumerate(cfg.throughput_videos):
                 _section(by_video, Path(v).name, lambda i=i, v=v: on_video(i, Path(v)))
+        # -- the whole job as a user runs it on each throughput video (benchmarks.whole_job) --------
+        if cfg.throughput_videos and models["student_fp32"] is not None:
+            from benchmarks.whole_job import whole_job_section
+
+            _section(res, "whole_job", lambda: whole_job_section(
+                (cfg.video, *cfg.throughput_videos), model=models["student_fp32"], localizer=models["localizer"]))
         # -- accuracy ----------------------------------------------------------------------------
         _section(res, "accuracy", lambda: _accuracy(models, cfg.labels, cfg.models_dir))
         res["loadavg_end"] = _loadavg()
@@ -410,6 +416,10 @@ def headline(res: dict[str, Any], student_cost: Any) -> list[dict[str, Any]]:
             "analyze / MediaPipe ratio",
             note=f"{met} of {len(tv)} videos at 5x or more; worst {Path(worst['video']).name} (its decode-only "
                  f"ceiling {_f(worst['ceiling'])}x); see 'Throughput across videos'"))
+    from benchmarks.whole_job import whole_job_headline
+
+    if (wj := whole_job_headline(res.get("whole_job"))) is not None:
+        rows.append(wj)
     tc = p.get("teacher_crops")
     if _ok(a) and _ok(tc) and tc["fps"]:
         rows.append(_target("analyze_vs_teacher_crops_throughput", _r(a["fps"] / tc["fps"]), 5.0,
@@ -636,6 +646,9 @@ def render_markdown(res: dict[str, Any]) -> str:
                  "its loop is the steady-state rate of a long recording (otherwise they load on a thread during "
                  "the loop). Each runs in a fresh process.")
     lines += _throughput_table(res.get("throughput_by_video"))
+    from benchmarks.whole_job import whole_job_markdown
+
+    lines += whole_job_markdown(res.get("whole_job"))
     # cadence
     lines += ["", "## Cadence and heel strikes: student vs teacher through the same gait code", ""]
     c = res.get("cadence")

@@ -117,7 +117,7 @@ def time_decode(video: str | os.PathLike[str], decode_threads: int | None = None
     no faster than this. The teacher's ms per frame over this figure is the highest
     analyze-vs-teacher ratio that layout allows on this machine, whatever the pose model costs.
     """
-    from gaitpose.analyze import default_decode_threads
+    from gaitpose.infer.track import default_decode_threads
     from gaitpose.io.video import VideoRecording
 
     threads = default_decode_threads() if decode_threads is None else decode_threads
@@ -249,8 +249,8 @@ def time_analyze(
     threads: int | None = None,
     overlay: bool = False,
     preimport: bool = False,
-) -> tuple[PipelineTiming, dict[str, Any]]:
-    """``analyze_video`` end to end; returns the timing and analyze's own result.
+) -> tuple[PipelineTiming, Any]:
+    """``analyze_video`` end to end; returns the timing and analyze's own result (``AnalysisResult``).
 
     ``overlay``: also encode the overlay video (the whole job a user runs). ``preimport``: import
     the gait and plotting stacks (scipy, matplotlib) before the clock starts. analyze normally
@@ -274,7 +274,7 @@ def time_analyze(
     t0 = time.perf_counter()
     result = analyze_video(Path(video), Path(out_dir), **kwargs)
     wall = time.perf_counter() - t0
-    detected = int(result.get("frames_with_pose", -1)) if isinstance(result, dict) else -1
+    detected = int(result.processing.frames_with_pose)
     stages = _analyze_stages(Path(out_dir))
     loop = float(stages.get("frames", wall))
     setup = float(stages.get("setup", 0.0))
