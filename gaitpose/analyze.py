@@ -184,6 +184,7 @@ def _model_info(model_path: Path, estimator: Any, loc_path: Path, loc: Any, flip
 def _write_data(tmp: Path, res: AnalysisResult) -> None:
     """keypoints, events and the angle plots into the staging folder ``tmp``."""
     from gaitpose.report import plot_angle_cycles, plot_angles
+    from gaitpose.report.clinical import toe_off_pct
     from gaitpose.report.writers import write_events_csv, write_keypoints_csv, write_keypoints_json
 
     gait = res.gait
@@ -191,12 +192,13 @@ def _write_data(tmp: Path, res: AnalysisResult) -> None:
     write_keypoints_csv(tmp / "keypoints.csv", res.track)
     write_events_csv(tmp / "events.csv", gait.events)
     plot_angles(gait.angles, res.processing.fps, gait.events, tmp / "angles.png")
-    plot_angle_cycles(gait.cycles, tmp / "angles_cycle.png")
+    plot_angle_cycles(gait.cycles, tmp / "angles_cycle.png", toe_off_pct=toe_off_pct(gait.metrics))
 
 
 def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool) -> None:
     """metrics.json and the HTML report (they carry the run's timings, so they come last)."""
     from gaitpose.report import write_report
+    from gaitpose.report.keyframes import heel_strike_stills
     from gaitpose.report.writers import write_json
 
     gait, metrics = res.gait, res.metrics_dict()
@@ -205,7 +207,8 @@ def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool) -> None:
         tmp / "report.html", video_name=res.video.name, summary=metrics["processing"], metrics=metrics,
         events=gait.events, warnings=res.warnings, model_info=metrics["model"],
         angles_png=tmp / "angles.png", cycles_png=tmp / "angles_cycle.png",
-        overlay_name="overlay.mp4" if overlay else None,
+        overlay_name="overlay.mp4" if overlay else None, session={"direction": gait.direction},
+        stills=heel_strike_stills(res.video, res.drawn_keypoints(), res.track.scores, gait.events),
     )
 
 

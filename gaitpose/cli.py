@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "gaitpose.export.cli",  # export, quantize
     "gaitpose.analyze_cli",  # analyze, train-localizer
     "gaitpose.bench_cli",  # bench
+    "gaitpose.specialise_cli",  # specialise
 )
 
 app = make_app(

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 RESULT_FILES = (
     "keypoints.json", "metrics.json", "keypoints.csv", "events.csv", "overlay.mp4", "report.html",
-    "angles.png", "angles_cycle.png",
+    "angles.png", "angles_cycle.png", "clinical.json",
 )
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from service_fixtures import (  # noqa: F401 - pytest fixtures
     CLIP,
+    DATA,
+    SHIPPED_POSE,
     live_server_factory_fixture,
     make_settings,
     tiny_models_fixture,
@@ -38,7 +40,7 @@ def test_upload_through_the_page_and_see_the_job_finish(tiny_models, tmp_path, l
             page.set_input_files("#video", str(CLIP))
             page.fill("#height", "175")
             page.click("#submit")
-            page.wait_for_function("document.getElementById('upload-status').textContent.includes('job')",
+            page.wait_for_function("() => document.getElementById('upload-status').textContent.includes('job')",
                                    timeout=30_000)
             assert page.eval_on_selector("#upload-progress", "e => e.value") == 100
             row = page.locator("#jobs tbody tr").first
@@ -52,8 +54,8 @@ def test_upload_through_the_page_and_see_the_job_finish(tiny_models, tmp_path, l
             if status == "failed":
                 assert page.inner_text("#result-error").strip()
             else:
-                page.wait_for_function("document.querySelectorAll('#metrics tr').length > 0", timeout=30_000)
-                assert page.eval_on_selector("#overlay", "v => v.src.startsWith('blob:')")
+                page.wait_for_function("() => document.querySelectorAll('#st-table tbody tr').length > 0",
+                                       timeout=30_000)
             # the key is remembered for the next visit
             assert page.evaluate("localStorage.getItem('gaitpose.apiKey')") == "browser-key"
             page.screenshot(path=str(shot), full_page=True)
@@ -63,3 +65,84 @@ def test_upload_through_the_page_and_see_the_job_finish(tiny_models, tmp_path, l
     keep = Path(__file__).resolve().parents[1] / "out"
     if keep.is_dir():  # handy for a human check; out/ is git-ignored
         shutil.copy(shot, keep / "service_page.png")
+
+
+# A dotted JSON key path such as symmetry_detail.step_length_si_pct (file names are allowed).
+RAW_KEY = r"\b[a-z0-9]+_[a-z0-9_]*\.(?!mp4\b|json\b|png\b|html\b|csv\b|onnx\b)[a-z_]+"
+
+
+@pytest.mark.skipif(not SHIPPED_POSE.exists(), reason="shipped pose model not present")
+def test_result_view_is_a_clinical_report_with_the_skeleton_over_the_video(tmp_path, live_server_factory):
+    """The walk clip through the real server and shipped models: the page shows the clinical view
+    (table with units and references, flags, key frames), draws the skeleton on a canvas over the
+    original upload in the browser, prints without cut-off scroll boxes and shows no raw keys."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    srv = live_server_factory(make_settings(tmp_path, None))
+    walk = DATA / "sports2d_walk.mp4"
+    shot = Path(tmp_path) / "result_view.png"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url + "/")
+            page.set_input_files("#video", str(walk))
+            page.click("#submit")
+            row = page.locator("#jobs tbody tr").first
+            row.wait_for(timeout=10_000)
+            page.wait_for_selector("#jobs tbody tr[data-status=succeeded]", timeout=120_000)
+            row.get_by_role("button", name="view").click()
+            page.wait_for_function("() => document.querySelectorAll('#st-table tbody tr').length > 5", timeout=30_000)
+
+            table = page.inner_text("#st-table")
+            for unit in ("steps/min", "% of cycle", "leg lengths", " s"):
+                assert unit in table, f"unit {unit!r} missing from the table"
+            assert "Healthy adult reference" in table and "Perry" in table
+            cadence = page.locator("#st-table tbody tr", has_text="Cadence").inner_text()
+            assert any(ch.isdigit() for ch in cadence.split("Cadence", 1)[1])
+            assert page.locator("#flags .flag").count() > 0  # this clip's step lengths do not add up
+            assert page.locator("#stills img").count() >= 2
+            assert page.eval_on_selector("#stills img", "i => i.complete && i.naturalWidth > 0")
+            assert page.locator("#angle-table tbody tr").count() == 6
+
+            # the original upload plays with the skeleton drawn on the canvas from keypoints.json
+            page.wait_for_function("() => document.getElementById('video-player').readyState >= 2", timeout=30_000)
+            page.evaluate("""() => new Promise((done) => {
+                const v = document.getElementById('video-player');
+                v.addEventListener('seeked', () => setTimeout(done, 200), { once: true });
+                v.currentTime = 3.0;
+            })""")
+            painted = page.evaluate("""() => {
+                const c = document.getElementById('skeleton');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let n = 0;
+                for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+                return [c.width, c.height, n];
+            }""")
+            assert painted[:2] == [640, 360]  # the canvas matches the source video's pixels
+            assert painted[2] > 200, f"skeleton canvas is empty: {painted}"
+            assert page.eval_on_selector("#video-player", "v => v.src.startsWith('blob:') && !v.error")
+
+            text = page.inner_text("#result-body")
+            import re
+
+            assert not re.findall(RAW_KEY, text), re.findall(RAW_KEY, text)[:5]
+            assert "symmetry_detail" not in text and "stage_seconds" not in text
+            assert not errors, errors
+
+            # printed, nothing sits in a scroll box that would cut it off
+            page.emulate_media(media="print")
+            clipped = page.evaluate("""() => [...document.querySelectorAll('#result *')].filter((e) => {
+                const s = getComputedStyle(e);
+                return /(auto|scroll|hidden)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 2
+                    && s.display !== 'none' && e.tagName !== 'VIDEO' && e.tagName !== 'CANVAS';
+            }).map((e) => e.id || e.className || e.tagName)""")
+            assert clipped == [], clipped
+            page.emulate_media(media="screen")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    keep = Path(__file__).resolve().parents[1] / "out"
+    if keep.is_dir():  # handy for a human check; out/ is git-ignored
+        shutil.copy(shot, keep / "result_view.png")

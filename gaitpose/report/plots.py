@@ -62,14 +62,32 @@ def plot_angles(
     return out_path
 
 
-def plot_angle_cycles(cycles: Mapping[str, Mapping[str, Any]], out_path: str | os.PathLike[str]) -> Path:
-    """Angles normalised to 0-100 % of the gait cycle (heel strike to heel strike): mean ± 1 sd per side."""
+def plot_angle_cycles(
+    cycles: Mapping[str, Mapping[str, Any]],
+    out_path: str | os.PathLike[str],
+    *,
+    toe_off_pct: Mapping[str, float] | None = None,
+    reference: bool = True,
+) -> Path:
+    """Angles normalised to 0-100 % of the gait cycle (heel strike to heel strike): mean ± 1 sd per side.
+
+    With ``reference`` the healthy reference curve (mean ± 1 SD, ``gaitpose.report.normative``) is
+    drawn behind in grey; ``toe_off_pct`` ({"left": 61.0, ...}, the mean stance %) marks toe-off
+    per side with a dotted line, so swing is the part of the curve to its right.
+    """
+    from gaitpose.report.normative import SCHWARTZ, reference_curve
+
     out_path = Path(out_path)
     fig = _figure(figsize=(12, 3.8))
     axes = fig.subplots(1, len(JOINTS))
     pct = np.linspace(0, 100, 101)
+    titles = {"hip": "Hip flexion (+) / extension", "knee": "Knee flexion (+)", "ankle": "Ankle dorsiflexion (+)"}
     for ax, joint in zip(axes, JOINTS, strict=True):
         any_data = False
+        if reference:
+            rp, rm, rs = reference_curve(joint)
+            ax.fill_between(rp, rm - rs, rm + rs, color="#9e9e9e", alpha=0.25, lw=0, label="reference ±1 SD")
+            ax.plot(rp, rm, color="#757575", lw=1.0, ls="--")
         for side, colour in SIDE_COLOURS.items():
             c = cycles.get(f"{joint}_{side}")
             if not c or not int(c.get("n", 0)):
@@ -77,17 +95,26 @@ def plot_angle_cycles(cycles: Mapping[str, Mapping[str, Any]], out_path: str | o
             mean = np.asarray(c["mean"], dtype=np.float64)
             std = np.asarray(c["std"], dtype=np.float64)
             x = np.linspace(0, 100, mean.size) if mean.size != 101 else pct
-            ax.plot(x, mean, color=colour, lw=1.6, label=f"{side} (n={int(c['n'])})")
+            ax.plot(x, mean, color=colour, lw=1.8, label=f"{side} (n={int(c['n'])})")
             ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2)
+            to = (toe_off_pct or {}).get(side)
+            if to is not None and np.isfinite(to):
+                ax.axvline(float(to), color=colour, lw=1.0, ls=":")
             any_data = True
         if not any_data:
             ax.text(0.5, 0.5, "no complete cycles", ha="center", va="center", transform=ax.transAxes)
-        else:
-            ax.legend(fontsize=8)
-        ax.set_title(f"{joint}")
-        ax.set_xlabel("% gait cycle")
-        ax.set_ylabel("deg")
+        if toe_off_pct:
+            ax.text(0.99, 0.02, "dotted: toe-off", ha="right", va="bottom", fontsize=7, color="#555",
+                    transform=ax.transAxes)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title(titles.get(joint, joint), fontsize=10)
+        ax.set_xlabel("% gait cycle (heel strike = 0)")
+        ax.set_ylabel("degrees")
+        ax.set_xlim(0, 100)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    if reference:
+        fig.text(0.5, 0.005, f"grey: healthy reference mean ± 1 SD ({SCHWARTZ}, free speed)", ha="center",
+                 fontsize=8, color="#555")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     _save(fig, out_path)
     return out_path

@@ -167,6 +167,21 @@ def delete_analysis(job_id: str, state: State, owner: Owner) -> Response:
 
 
 @router.get(
+    "/{job_id}/video",
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"model": Problem}},
+    summary="The uploaded video as received (the web page draws the skeleton over it from keypoints.json)",
+)
+def get_upload(job_id: str, state: State, owner: Owner) -> FileResponse:
+    job = _own_job(state, owner, job_id)
+    path = Path(job.video_path)
+    if not path.is_file():
+        raise HTTPException(404, "the uploaded video is no longer stored")
+    media = {".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm", ".mkv": "video/x-matroska",
+             ".avi": "video/x-msvideo"}.get(path.suffix.lower(), "application/octet-stream")
+    return FileResponse(path, media_type=media, headers={"Content-Disposition": "inline"})
+
+
+@router.get(
     "/{job_id}/{name}",
     responses={200: {"content": {"application/octet-stream": {}}}, 404: {"model": Problem},
                409: {"model": Problem}},

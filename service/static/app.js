@@ -128,47 +128,209 @@ async function blobUrl(path) {
   return url;
 }
 
-function flatten(obj, prefix, out) {
-  for (const [k, v] of Object.entries(obj)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) flatten(v, key, out);
-    else out.push([key, Array.isArray(v) ? (v.length > 6 ? `[${v.length} values]` : v.map(fmt).join(", ")) : fmt(v)]);
-  }
-  return out;
+// ---- result view: the clinical view (clinical.json, the same content as report.html) ----
+
+const MARK = { outside: "*", implausible: "†" };
+let overlay = null; // the running skeleton overlay, stopped when another result is shown
+
+function el(tag, opts = {}, ...children) {
+  const e = document.createElement(tag);
+  if (opts.className) e.className = opts.className;
+  if (opts.text !== undefined) e.textContent = opts.text;
+  for (const c of children) if (c) e.append(c);
+  return e;
 }
-function fmt(v) { return typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v); }
+
+function statusCell(tr, text, status) {
+  const td = cell(tr, (text || "") + (MARK[status] || ""));
+  if (MARK[status]) td.classList.add(status);
+  return td;
+}
+
+function renderClinical(view) {
+  $("disclaimer").textContent = view.disclaimer;
+  $("session").replaceChildren(...view.session.flatMap((r) => [el("dt", { text: r.label }), el("dd", { text: r.value })]));
+  const flags = view.flags.map((f) => el("div", { className: `flag ${f.level}`, text: `${MARK[f.level] || ""} ${f.text}` }));
+  if (!view.walking_found) flags.unshift(el("div", { className: "flag implausible", text: "No walking was detected in this video." }));
+  if (!flags.length) flags.push(el("p", { className: "muted", text: "No value outside the reference bands." }));
+  $("flags").replaceChildren(...flags);
+  $("warnings").replaceChildren(...view.warnings.map((w) => el("div", { className: "warn", text: w })));
+
+  const st = $("st-table").querySelector("tbody");
+  st.replaceChildren();
+  for (const r of view.spatiotemporal.rows) {
+    const tr = document.createElement("tr");
+    cell(tr, r.label);
+    statusCell(tr, r.left, r.status.left);
+    statusCell(tr, r.right, r.status.right);
+    statusCell(tr, r.value, r.status.value);
+    cell(tr, r.unit).className = "unit";
+    statusCell(tr, r.symmetry, r.status.symmetry);
+    const ref = cell(tr, r.reference + " ");
+    ref.className = "ref";
+    ref.append(el("span", { className: "muted", text: r.reference_source }));
+    st.appendChild(tr);
+  }
+  $("st-note").textContent = `${view.spatiotemporal.counts}. ${view.spatiotemporal.note}`;
+  $("limits-note").textContent = view.limits_note;
+
+  const at = $("angle-table").querySelector("tbody");
+  at.replaceChildren();
+  for (const r of view.angles.rows) {
+    const tr = document.createElement("tr");
+    cell(tr, r.joint); cell(tr, r.side);
+    statusCell(tr, r.min, r.status); statusCell(tr, r.max, r.status);
+    cell(tr, r.range); cell(tr, r.cycles);
+    cell(tr, r.reference).className = "ref";
+    at.appendChild(tr);
+  }
+  const toe = Object.entries(view.angles.toe_off || {}).map(([k, v]) => `${v} (${k})`).join(", ");
+  const notes = [...new Set(view.angles.rows.map((r) => r.note).filter(Boolean))].map((n) => `Hip: ${n}.`);
+  $("angle-note").textContent = [view.angles.note, toe ? `Toe-off at ${toe} of the cycle (dotted lines).` : "", ...notes].join(" ");
+
+  $("stills").replaceChildren(...(view.stills.length ? view.stills.map((s) => {
+    const img = el("img"); img.src = s.src; img.alt = s.caption;
+    return el("figure", {}, img, el("figcaption", { text: s.caption }));
+  }) : [el("p", { className: "muted", text: "No key frames." })]));
+
+  const tables = [];
+  for (let i = 0; i < view.events.length; i += 16) {
+    const t = el("table", { className: "clinical" });
+    const head = el("tr");
+    for (const h of ["Foot", "Event", "Frame", "Time"]) head.append(el("th", { text: h }));
+    t.append(head);
+    for (const e of view.events.slice(i, i + 16)) {
+      const tr = document.createElement("tr");
+      cell(tr, e.foot); cell(tr, e.event); cell(tr, e.frame); cell(tr, e.time);
+      t.append(tr);
+    }
+    tables.push(t);
+  }
+  $("events").replaceChildren(...(tables.length ? tables : [el("p", { className: "muted", text: "No gait events detected." })]));
+  $("references").replaceChildren(...view.references.map((r) => el("li", { text: r })));
+}
+
+// ---- skeleton over the original video, drawn from keypoints.json (no overlay video to wait for) ----
+
+const SIDE = { left: "rgb(66,135,245)", right: "rgb(245,130,48)", mid: "rgb(230,230,230)" };
+const EVENT_COLOUR = { heel_strike: "rgb(40,220,60)", toe_off: "rgb(230,40,200)" };
+const EVENT_SHOW_S = 0.3; // a mark follows the foot for this long after the event, then goes
+
+function sideOf(name) { return name.startsWith("left_") ? SIDE.left : name.startsWith("right_") ? SIDE.right : SIDE.mid; }
+
+class SkeletonOverlay {
+  constructor(video, canvas, frames, view) {
+    this.video = video; this.canvas = canvas; this.ctx = canvas.getContext("2d");
+    this.frames = frames.slice().sort((a, b) => a.time_s - b.time_s);
+    this.times = this.frames.map((f) => f.time_s);
+    this.names = view.skeleton.keypoints; this.edges = view.skeleton.edges;
+    this.fps = (view.video && view.video.fps) || 30;
+    this.events = (view.events || []).map((e) => ({ foot: e.foot, event: e.kind, t: e.time_s }));
+    this.index = Object.fromEntries(this.names.map((n, i) => [n, i]));
+    this.stopped = false;
+    this.drawn = 0;
+    const tick = () => { if (!this.stopped) { this.draw(); this.handle = video.requestVideoFrameCallback ? video.requestVideoFrameCallback(tick) : requestAnimationFrame(tick); } };
+    for (const ev of ["loadeddata", "seeked", "timeupdate", "pause"]) video.addEventListener(ev, () => { if (!this.stopped) this.draw(); });
+    tick();
+  }
+  stop() { this.stopped = true; this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height); }
+  frameAt(t) {
+    // nearest keypoint frame to the video time, within one frame interval
+    let lo = 0, hi = this.times.length - 1;
+    if (hi < 0) return null;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.times[mid] < t) lo = mid + 1; else hi = mid; }
+    let best = lo;
+    if (lo > 0 && Math.abs(this.times[lo - 1] - t) < Math.abs(this.times[lo] - t)) best = lo - 1;
+    return Math.abs(this.times[best] - t) <= 1.0 / this.fps ? this.frames[best] : null;
+  }
+  draw() {
+    const v = this.video, c = this.canvas, ctx = this.ctx;
+    if (!v.videoWidth) return;
+    if (c.width !== v.videoWidth || c.height !== v.videoHeight) { c.width = v.videoWidth; c.height = v.videoHeight; }
+    ctx.clearRect(0, 0, c.width, c.height);
+    const f = this.frameAt(v.currentTime);
+    if (!f) return;
+    const k = f.keypoints, scale = Math.max(1, Math.round(Math.max(c.width, c.height) / 640));
+    const pt = (i) => (k[3 * i + 2] >= 0.3 ? [k[3 * i], k[3 * i + 1]] : null);
+    ctx.lineWidth = 2.5 * scale; ctx.lineCap = "round";
+    for (const [a, b] of this.edges) {
+      const pa = pt(a), pb = pt(b);
+      if (!pa || !pb) continue;
+      ctx.strokeStyle = sideOf(this.names[a] !== "nose" ? this.names[a] : this.names[b]);
+      ctx.beginPath(); ctx.moveTo(pa[0], pa[1]); ctx.lineTo(pb[0], pb[1]); ctx.stroke();
+    }
+    this.names.forEach((n, i) => {
+      const p = pt(i);
+      if (!p) return;
+      ctx.fillStyle = sideOf(n);
+      ctx.beginPath(); ctx.arc(p[0], p[1], 3.5 * scale, 0, 2 * Math.PI); ctx.fill();
+    });
+    // events: drawn where the foot is NOW, so a mark leaves with the foot instead of staying on the floor
+    ctx.font = `${14 * scale}px system-ui, sans-serif`;
+    for (const e of this.events) {
+      const dt = v.currentTime - e.t;
+      if (dt < -0.5 / this.fps || dt > EVENT_SHOW_S) continue;
+      const p = pt(this.index[`${e.foot}_${e.event === "heel_strike" ? "heel" : "toe"}`]) || pt(this.index[`${e.foot}_ankle`]);
+      if (!p) continue;
+      ctx.strokeStyle = ctx.fillStyle = EVENT_COLOUR[e.event] || "yellow";
+      ctx.lineWidth = 2 * scale;
+      ctx.beginPath(); ctx.arc(p[0], p[1], 9 * scale, 0, 2 * Math.PI); ctx.stroke();
+      ctx.fillText(`${e.foot[0].toUpperCase()} ${e.event === "heel_strike" ? "HS" : "TO"}`, p[0] + 11 * scale, p[1] - 11 * scale);
+    }
+    this.drawn += 1;
+  }
+}
+
+async function startPlayer(job, files, view) {
+  const video = $("video-player"), canvas = $("skeleton");
+  const note = $("player-note");
+  let frames = [];
+  if (files["keypoints.json"]) frames = await (await api(files["keypoints.json"])).json();
+  const fallback = async (why) => {
+    if (overlay) { overlay.stop(); overlay = null; }
+    if (files["overlay.mp4"]) {
+      video.src = await blobUrl(files["overlay.mp4"]);
+      note.textContent = `${why}; showing the overlay video drawn by the server instead.`;
+    } else {
+      note.textContent = `${why}; see the key frames below.`;
+    }
+  };
+  video.onerror = () => { video.onerror = null; fallback("This browser cannot play the uploaded video"); };
+  try {
+    video.src = await blobUrl(`/v1/analyses/${job.id}/video`);
+  } catch (e) {
+    await fallback(`The uploaded video is not available (${e.message})`);
+    return;
+  }
+  overlay = new SkeletonOverlay(video, canvas, frames, view);
+}
 
 async function showResult(job) {
   blobUrls.forEach((u) => URL.revokeObjectURL(u));
   blobUrls = [];
+  if (overlay) { overlay.stop(); overlay = null; }
   shownJob = job.id;
   $("result").hidden = false;
   $("result-name").textContent = job.filename;
   const err = $("result-error");
   err.hidden = job.status !== "failed";
   err.textContent = job.error || "";
-  const mtable = $("metrics").querySelector("tbody");
-  mtable.replaceChildren();
   const dl = $("downloads");
   dl.replaceChildren();
-  for (const id of ["overlay", "angles", "angles-cycle"]) $(id).removeAttribute("src");
+  for (const id of ["video-player", "angles", "angles-cycle"]) $(id).removeAttribute("src");
   const ok = job.status === "succeeded";
-  $("result-grid").hidden = !ok;
+  $("result-body").hidden = !ok;
   $("result-links").hidden = !ok;
   if (!ok) return;
   const files = job.results || {};
   const load = async (name, id) => { if (files[name]) $(id).src = await blobUrl(files[name]); };
-  await Promise.allSettled([load("overlay.mp4", "overlay"), load("angles.png", "angles"), load("angles_cycle.png", "angles-cycle")]);
-  if (files["metrics.json"]) {
-    try {
-      const metrics = await (await api(files["metrics.json"])).json();
-      for (const [k, v] of flatten(metrics, "", [])) {
-        const tr = document.createElement("tr");
-        cell(tr, k); cell(tr, v);
-        mtable.appendChild(tr);
-      }
-    } catch (e) { err.hidden = false; err.textContent = `metrics: ${e.message}`; }
-  }
+  await Promise.allSettled([load("angles.png", "angles"), load("angles_cycle.png", "angles-cycle")]);
+  try {
+    if (!files["clinical.json"]) throw new Error("this analysis has no clinical.json (made by an older version)");
+    const view = await (await api(files["clinical.json"])).json();
+    renderClinical(view);
+    await startPlayer(job, files, view);
+  } catch (e) { err.hidden = false; err.textContent = `result: ${e.message}`; }
   $("report-link").onclick = async (e) => {
     e.preventDefault();
     if (!files["report.html"]) return;

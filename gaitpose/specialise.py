@@ -1,0 +1,1069 @@
+"""``gaitpose specialise``: a clinic's recordings -> its own fast pose model, in one command.
+
+The stages are the project's own (each a library call, not a subprocess):
+
+    extract -> label -> split -> train -> prune -> export (+ parity) -> INT8 verdict -> evaluate -> card + report
+
+Why it is built this way:
+
+* one wall-time budget (``minutes``) for the whole run. Extraction and labelling cost what the
+  recordings cost (labelling is thinned with a stride planned from the frame count, once per
+  configuration, so a re-run labels the same frames); then one training epoch is timed and the
+  training epochs and pruning epochs/steps are chosen to fit what is left, minus a reserve for
+  export, INT8 and evaluation;
+* every stage writes a done-marker ``work/state/<stage>.json`` holding the hash of its
+  configuration and of every upstream stage, so re-running the same command skips finished stages
+  (extraction and labelling also resume inside a stage, training resumes from ``last.pt``); a
+  changed option redoes the stage it changes and everything after it;
+* bad input (a missing or unreadable recording, a subjects CSV that does not parse, a bad ``--roi``,
+  fewer than two independent recordings to hold one out) is refused in one line before any long work;
+* training starts from the shipped pretrained student when there is one (``--init``; by default
+  ``models/student/pretrained.pt``, else the shipped unpruned student ``model.unpruned.onnx``) and
+  distils from that starting network beside the clinic's pseudo-labels, so the clinic's few minutes
+  of video refine a network that already knows people instead of teaching one from random weights;
+* the output folder holds ``model.onnx`` (with its metadata embedded, so ``gaitpose analyze
+  --model OUT/model.onnx`` needs nothing else), ``meta.json``, ``MODEL_CARD.md`` and ``report.html``
+  with figures against the general default; the intermediate files stay under ``work/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gaitpose.errors import InputError
+from gaitpose.fsutil import file_sha256, write_bytes_atomic, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+STAGES = ("extract", "label", "split", "train", "prune", "export", "int8", "evaluate", "report")
+OUT_MARKER = ".gaitpose-specialise"
+DEFAULT_INPUT_SIZE = (192, 144)
+# Module-name prefixes the pruner never cuts (as in the shipped recipe: cutting the stem, first stage,
+# decoder and residual-stream projections cost 20-40 PCK points).
+PROTECT = ("stem", "stages.0", "laterals", "refine", "stages.*.block.2.*")
+MAX_EPOCHS = 300
+SPEEDUP_TARGET = 5.0  # the product target: per crop at least 5x faster than the general default
+
+
+@dataclass
+class SpecialiseOptions:
+    """Everything ``gaitpose specialise`` takes; see the command's help for each option."""
+
+    recordings: list[Path]
+    out: Path
+    minutes: float = 20.0
+    device: str = "auto"
+    subjects_csv: Path | None = None
+    roi: str | None = None
+    held_out: list[Path] = field(default_factory=list)  # evaluation only, never trained on
+    init: Path | None = None  # None: the shipped pretrained student when present
+    no_init: bool = False  # train from random weights even when a pretrained student exists
+    input_size: tuple[int, int] | None = None  # default: the init's, else 192x144
+    epochs: int | None = None  # fixed training epochs instead of the budget's choice
+    prune_epochs: int | None = None  # fixed pruning epoch budget instead of the budget's choice
+    target_macs: float | None = None  # fixed pruning target (1.0: no pruning)
+    crop_budget_ms: float | None = None  # per-crop latency budget (1 thread) the pruning aims at
+    general_model: Path | None = None  # the model compared against (default: the shipped default)
+    stride: int = 1  # extraction stride (every N-th frame)
+    max_frames: int | None = None  # per recording
+    max_size: int | None = None  # longest side of the extracted frames
+    label_stride: int | None = None  # None: planned from the budget
+    distill_weight: float = 0.3  # weight of the pretrained network's heatmaps beside the labels
+    workers: int = 2  # recordings labelled in parallel
+    threads: int = 2  # torch / ONNX Runtime threads
+    seed: int = 0
+    latency_runs: int = 100
+
+    def validate(self) -> None:
+        if self.minutes <= 0:
+            raise ValueError(f"--minutes must be positive, got {self.minutes}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"--distill-weight must be in [0, 1], got {self.distill_weight}")
+        if self.target_macs is not None and not 0.05 <= self.target_macs <= 1.0:
+            raise ValueError(f"--target-macs must be in [0.05, 1], got {self.target_macs}")
+        for name in ("stride", "workers", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError("--epochs must be at least 1")
+        if self.init is not None and self.no_init:
+            raise ValueError("--init and --no-init exclude each other")
+
+
+# --------------------------------------------------------------------------------------------- #
+# Small helpers: hashing, markers, progress
+# --------------------------------------------------------------------------------------------- #
+
+
+def _hash(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _file_id(path: Path) -> dict[str, Any]:
+    """What identifies an input file cheaply (a changed recording has a new size or time)."""
+    st = path.stat()
+    return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _State:
+    """Stage done-markers under ``work/state``: ``{"hash", "result", "seconds"}`` per stage."""
+
+    def __init__(self, work: Path) -> None:
+        self.dir = work / "state"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def done(self, stage: str, key: str) -> dict[str, Any] | None:
+        path = self.dir / f"{stage}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if data.get("hash") != key or data.get("version") != STATE_VERSION:
+            return None
+        return data
+
+    def mark(self, stage: str, key: str, result: dict[str, Any], seconds: float) -> None:
+        write_json_atomic(self.dir / f"{stage}.json",
+                          {"version": STATE_VERSION, "hash": key, "result": result, "seconds": round(seconds, 2)},
+                          indent=1)
+
+
+class _Clock:
+    """The run's wall-time budget."""
+
+    def __init__(self, minutes: float) -> None:
+        self.t0 = time.perf_counter()
+        self.budget_s = float(minutes) * 60.0
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @property
+    def left(self) -> float:
+        return self.budget_s - self.elapsed
+
+
+# --------------------------------------------------------------------------------------------- #
+# Pre-flight: every check that can fail on bad input, before any long work
+# --------------------------------------------------------------------------------------------- #
+
+
+@dataclass
+class _Inputs:
+    paths: list[Path]  # training candidates, then held-out recordings
+    ids: list[str]
+    subjects: dict[str, str]  # recording id -> subject
+    held_out_ids: list[str]
+    frames: dict[str, int]  # recording id -> frames in the file (0 when unknown)
+    init: Path | None
+
+
+def default_init() -> Path | None:
+    """The pretrained student the project ships, if any: ``pretrained.pt``, else the unpruned ONNX."""
+    from gaitpose.registry import default_model_dir
+
+    base = default_model_dir() / "student"
+    for name in ("pretrained.pt", "model.unpruned.onnx"):
+        if (base / name).is_file():
+            return base / name
+    return None
+
+
+def _check_out(out: Path) -> None:
+    """The output folder: new, empty, or an earlier run of this command (never a user's other files)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / OUT_MARKER).exists():
+        raise InputError(out, "folder exists and holds files that are not a `gaitpose specialise` run; "
+                              "choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(out, f"cannot write the output folder ({exc.strerror or exc})") from None
+
+
+def preflight(opts: SpecialiseOptions) -> _Inputs:
+    """Check every input and derive recording ids and subjects; raises one-line errors."""
+    from data_tools.extract import read_subjects_csv, recording_ids
+    try:
+        from gaitpose.options import parse_roi
+    except ImportError:  # older layout
+        from data_tools.subject import parse_roi
+    from gaitpose.io import open_recording
+
+    opts.validate()
+    if not opts.recordings:
+        raise ValueError("no recordings given")
+    paths = [Path(p) for p in opts.recordings] + [Path(p) for p in opts.held_out]
+    seen: set[Path] = set()
+    for p in paths:
+        if not p.exists():
+            raise InputError(p, "recording does not exist")
+        if not p.is_file():
+            raise InputError(p, "is not a file (give recordings, not folders)")
+        r = p.resolve()
+        if r in seen:
+            raise InputError(p, "given twice (a held-out recording must not also be a training one)")
+        seen.add(r)
+    frames: dict[str, int] = {}
+    ids = recording_ids(paths)
+    for p, rid in zip(paths, ids, strict=True):
+        rec = open_recording(p)  # InputError for an unreadable or empty file
+        try:
+            frames[rid] = int(getattr(rec, "num_frames", 0) or 0)
+        finally:
+            rec.close()
+    parse_roi(opts.roi)
+    mapping = read_subjects_csv(opts.subjects_csv) if opts.subjects_csv else {}
+    subjects = {rid: mapping.get(rid) or mapping.get(p.stem) or mapping.get(p.name) or rid
+                for p, rid in zip(paths, ids, strict=True)}
+    held = ids[len(opts.recordings):]
+    train_ids = ids[: len(opts.recordings)]
+    if held:
+        shared = sorted({subjects[r] for r in held} & {subjects[r] for r in train_ids})
+        if shared:
+            raise InputError(opts.subjects_csv, f"subject(s) {', '.join(shared)} appear in both the training and the "
+                                                "held-out recordings; the evaluation would measure memorisation")
+    else:
+        groups = {subjects[r] for r in train_ids}
+        if len(groups) < 2:
+            raise InputError(None, f"need at least 2 recordings of different subjects to hold one out for evaluation "
+                                   f"(got {len(train_ids)} recording(s), {len(groups)} subject(s)); add recordings or "
+                                   "pass --held-out RECORDING")
+    init = None
+    if not opts.no_init:
+        init = Path(opts.init) if opts.init is not None else default_init()
+        if init is not None:
+            if not init.is_file():
+                raise InputError(init, "--init checkpoint does not exist")
+            if init.suffix.lower() not in (".pt", ".onnx"):
+                raise InputError(init, "--init must be a gaitpose .pt checkpoint or an unpruned .onnx export")
+    if opts.general_model is not None and not Path(opts.general_model).is_file():
+        raise InputError(opts.general_model, "--general-model file does not exist")
+    _check_out(Path(opts.out))
+    return _Inputs(paths, ids, subjects, held, frames, init)
+
+
+# --------------------------------------------------------------------------------------------- #
+# Starting network: a .pt checkpoint, or an exported (BN-folded) unpruned ONNX
+# --------------------------------------------------------------------------------------------- #
+
+
+def model_from_onnx(path: str | os.PathLike[str], calib: np.ndarray | None = None) -> Any:
+    """Rebuild a trainable student from an unpruned ONNX export (for ``--init``).
+
+    The export folds every BatchNorm into its convolution. The torch network is rebuilt from the
+    architecture in the embedded metadata, the folded weights are copied into its convolutions in
+    execution order (shapes checked), and each BatchNorm is set so that it reproduces the folded
+    bias exactly in eval mode: running mean ``m`` and variance ``s^2`` of the convolution's output on
+    real crops (``calib``), scale ``sqrt(s^2 + eps)`` and shift ``bias + m``. In training mode the batch statistics
+    are then close to those, so fine-tuning starts from the exported function rather than from a
+    network whose BatchNorms renormalise everything. A pruned export is refused: its widths are not
+    in the metadata.
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from torch import nn
+
+    from gaitpose.export.onnx_export import read_meta
+    from gaitpose.nn.student import build_model
+
+    path = Path(path)
+    meta = read_meta(path)
+    cfg = (meta.extra or {}).get("model_cfg")
+    if not cfg:
+        raise InputError(path, "ONNX metadata has no model_cfg; pass a .pt checkpoint to --init")
+    if (meta.extra or {}).get("pruned"):
+        raise InputError(path, "is a pruned export; --init needs the unpruned network (.pt or model.unpruned.onnx)")
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    onnx_convs = [n for n in graph.node if n.op_type == "Conv"]
+    model = build_model(cfg).eval()
+    order = [_module_of(model, node.name, path) for node in onnx_convs]
+    if len(set(map(id, order))) != len(order) or len(order) != sum(isinstance(m, nn.Conv2d) for m in model.modules()):
+        raise InputError(path, "its convolutions do not map one to one onto the architecture in its metadata")
+    bn_after: dict[nn.Conv2d, nn.BatchNorm2d] = {}
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            mods = list(seq)
+            for a, b in itertools.pairwise(mods):
+                if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                    bn_after[a] = b
+    biases: dict[nn.Conv2d, np.ndarray] = {}
+    with torch.no_grad():
+        for conv, node in zip(order, onnx_convs, strict=True):
+            wt = inits.get(node.input[1])
+            if wt is None or tuple(wt.shape) != tuple(conv.weight.shape):
+                raise InputError(path, f"convolution {node.name} does not fit the architecture in the metadata "
+                                       f"({None if wt is None else wt.shape} vs {tuple(conv.weight.shape)})")
+            b = inits[node.input[2]] if len(node.input) > 2 and node.input[2] in inits else np.zeros(wt.shape[0])
+            conv.weight.copy_(torch.from_numpy(np.array(wt, np.float32)))
+            if conv in bn_after:
+                bn = bn_after[conv]
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                biases[conv] = b.astype(np.float32)
+            elif conv.bias is not None:
+                conv.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+            else:
+                raise InputError(path, f"convolution {node.name} has a bias the architecture has no place for")
+        if calib is not None and len(calib):
+            stats: dict[nn.Conv2d, tuple[np.ndarray, np.ndarray]] = {}
+
+            def record(mod: nn.Conv2d, _i: Any, out: torch.Tensor) -> None:
+                if mod in biases:
+                    y = out.detach().double()
+                    stats[mod] = (y.mean(dim=(0, 2, 3)).numpy(), y.std(dim=(0, 2, 3)).numpy())
+
+            hooks = [c.register_forward_hook(record) for c in biases]
+            model(torch.from_numpy(np.ascontiguousarray(calib, dtype=np.float32)))
+            for hk in hooks:
+                hk.remove()
+            for conv, (mean, std) in stats.items():
+                bn = bn_after[conv]
+                var = np.maximum(std**2, 1e-6)
+                bn.running_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
+                bn.running_var.copy_(torch.from_numpy(var.astype(np.float32)))
+                bn.weight.copy_(torch.from_numpy(np.sqrt(var + bn.eps).astype(np.float32)))
+                bn.bias.copy_(torch.from_numpy((biases[conv] + mean).astype(np.float32)))
+    return model.eval()
+
+
+def _module_of(model: Any, node_name: str, path: Path) -> Any:
+    """The torch module an exported node came from, from its scope name.
+
+    ``/stages.1/stages.1.0/block/block.0/block.0.0/Conv``: each scope is either the previous one plus
+    ``.<child>`` or a child attribute of the module reached so far.
+    """
+    from torch import nn
+
+    cur, prev = model, None
+    for part in node_name.strip("/").split("/")[:-1]:
+        rel = part[len(prev) + 1:] if prev is not None and part.startswith(prev + ".") else part
+        try:
+            cur = cur.get_submodule(rel)
+        except AttributeError:
+            raise InputError(path, f"node {node_name} has no module {rel!r} in the architecture") from None
+        prev = part
+    if not isinstance(cur, nn.Conv2d):
+        raise InputError(path, f"node {node_name} does not come from a convolution of the architecture")
+    return cur
+
+
+def load_init(path: Path, train_json: Path) -> tuple[Any, tuple[int, int]]:
+    """(starting network, its input size) from a .pt checkpoint or an unpruned ONNX export."""
+    if path.suffix.lower() == ".onnx":
+        from gaitpose.export.crops import label_crops
+        from gaitpose.infer.pose import OnnxPoseEstimator
+
+        est = OnnxPoseEstimator(path, threads=1)
+        crops = label_crops(train_json, est, limit=64).crops
+        model = model_from_onnx(path, crops)
+        return model, tuple(int(v) for v in est.meta.input_size)  # type: ignore[return-value]
+    from gaitpose.export.ckpt import load_student
+
+    model, cfg, ckpt = load_student(path)
+    if ckpt.get("pruned_state") is not None:
+        raise InputError(path, "is a pruned checkpoint; --init needs an unpruned network")
+    return model, tuple(int(v) for v in cfg.input_size)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------- #
+# Budget planning
+# --------------------------------------------------------------------------------------------- #
+
+
+def plan_label_stride(frames: int, budget_s: float, workers: int, sec_per_frame: float = 0.25) -> int:
+    """Label every N-th frame so labelling takes at most about a third of the budget.
+
+    ``sec_per_frame`` is the teacher on the crop and its mirror plus the subject search, measured at
+    about 0.1-0.2 s per frame and worker on a loaded 2-core machine; the plan uses the pessimistic end.
+    """
+    if frames <= 0:
+        return 1
+    est = frames * sec_per_frame / max(1, min(workers, 2))
+    return max(1, math.ceil(est / max(budget_s / 3.0, 1.0)))
+
+
+def plan_training(left_s: float, epoch_s: float, prune: bool, reserve_s: float) -> tuple[int, int]:
+    """(training epochs, pruning epochs) that fit ``left_s`` after ``reserve_s`` for export/INT8/evaluation.
+
+    Pruning epochs cost about 1.4 training epochs (the distillation teacher runs too, and each step is
+    measured); training gets 60 % of the time when the network must be pruned, all of it otherwise.
+    """
+    usable = max(0.0, left_s - reserve_s)
+    share = 0.6 if prune else 1.0
+    train = int(max(1, min(MAX_EPOCHS, usable * share // max(epoch_s, 1e-3))))
+    prune_epochs = int(max(2, min(MAX_EPOCHS, usable * (1 - share) // max(1.4 * epoch_s, 1e-3)))) if prune else 0
+    return train, prune_epochs
+
+
+def plan_prune(total_epochs: int) -> dict[str, int]:
+    """Split a pruning epoch budget into sparsity, steps x fine-tune, and the final distilled fine-tune."""
+    total = max(2, int(total_epochs))
+    sparsity = round(0.15 * total) if total >= 8 else 0
+    steps = max(1, min(6, total // 8))
+    finetune = 1 if total - sparsity >= 2 * steps + 1 else 0
+    final = max(1, total - sparsity - steps * finetune)
+    return {"sparsity_epochs": sparsity, "steps": steps, "finetune_epochs": finetune, "final_epochs": final}
+
+
+def pick_target_macs(latency_ms: float, budget_ms: float | None) -> float:
+    """The MACs fraction to prune to so a crop fits ``budget_ms`` (1.0: it already does).
+
+    Latency shrinks less than MACs (memory traffic, fixed per-call costs), hence the 0.8 margin;
+    never below a quarter of the MACs, where the shipped recipe lost too much accuracy.
+    """
+    if budget_ms is None or latency_ms <= budget_ms:
+        return 1.0
+    return float(max(0.25, min(0.9, 0.8 * budget_ms / latency_ms)))
+
+
+# --------------------------------------------------------------------------------------------- #
+# Evaluation helpers
+# --------------------------------------------------------------------------------------------- #
+
+
+def _json_safe(v: Any) -> Any:
+    """NaN (nothing comparable) -> None, recursively, so meta.json stays strict JSON."""
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def evaluate_onnx_model(path: Path, ann: Path, threads: int) -> dict[str, Any]:
+    """PCK/AP and the sagittal angle errors (``gaitpose.eval``) of one ONNX model on a label file."""
+    from gaitpose.eval.evaluate import evaluate_model
+
+    metrics = evaluate_model(path, ann, threads=threads)
+    keep = ("AP", "PCK@0.05", "PCK@0.1", "PCK@0.1_body", "PCK@0.1_feet", "PCK@0.1_side_agnostic",
+            "PCK@0.1_per_recording", "mean_px_error", "angle_mae_deg", "params", "gflops")
+    out = {k: metrics[k] for k in keep if k in metrics}
+    out.setdefault("angle_mae_deg", {})
+    return _json_safe(out)
+
+
+# --------------------------------------------------------------------------------------------- #
+# The run
+# --------------------------------------------------------------------------------------------- #
+
+
+class Specialiser:
+    """One ``gaitpose specialise`` run; :meth:`run` does every stage that is not already done."""
+
+    def __init__(self, opts: SpecialiseOptions, say: Callable[[str], None] | None = None) -> None:
+        self.opts = opts
+        self.out = Path(opts.out)
+        self.work = self.out / "work"
+        self.say = say or (lambda s: print(s, flush=True))
+        self.clock = _Clock(opts.minutes)
+        self.timings: dict[str, float] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.skipped: list[str] = []
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _stage(self, name: str, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        i = STAGES.index(name) + 1
+        done = self.state.done(name, key)
+        if done is not None:
+            self.results[name] = done["result"]
+            self.timings[name] = float(done.get("seconds", 0.0))
+            self.skipped.append(name)
+            self.say(f"[{i}/{len(STAGES)}] {name}: done in an earlier run, skipped")
+            return done["result"]
+        self.say(f"[{i}/{len(STAGES)}] {name}: starting ({self.clock.elapsed:.0f} s in, "
+                 f"{max(self.clock.left, 0):.0f} s of the budget left)")
+        t0 = time.perf_counter()
+        self._key = key
+        result = fn()
+        secs = time.perf_counter() - t0
+        self.state.mark(name, key, result, secs)
+        self.results[name] = result
+        self.timings[name] = secs
+        self.say(f"[{i}/{len(STAGES)}] {name}: done in {secs:.1f} s")
+        return result
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """All stages; returns the summary also written to ``meta.json``."""
+        opts = self.opts
+        self.inputs = preflight(opts)
+        (self.out / OUT_MARKER).write_text("gaitpose specialise output folder; re-running the command resumes\n")
+        self.state = _State(self.work)
+        inp = self.inputs
+        base = {
+            "inputs": [_file_id(p) for p in inp.paths], "ids": inp.ids, "subjects": inp.subjects,
+            "held_out": inp.held_out_ids, "stride": opts.stride, "max_frames": opts.max_frames,
+            "max_size": opts.max_size,
+        }
+        k_extract = _hash("extract", base)
+        self._stage("extract", k_extract, self._extract)
+
+        total_frames = sum(
+            min(math.ceil(max(inp.frames[r], 1) / opts.stride), opts.max_frames or 10**9) for r in inp.ids
+        )
+        stride = opts.label_stride or plan_label_stride(total_frames, self.clock.budget_s, opts.workers)
+        self.label_stride = stride
+        k_label = _hash("label", k_extract, opts.roi, stride)
+        self._stage("label", k_label, self._label)
+        k_split = _hash("split", k_label, opts.seed)
+        self._stage("split", k_split, self._split)
+
+        init_id = _file_id(inp.init) if inp.init is not None else None
+        k_train = _hash("train", k_split, init_id, opts.input_size, opts.distill_weight, opts.seed, opts.epochs,
+                        opts.target_macs, opts.crop_budget_ms, opts.prune_epochs, opts.general_model)
+        self._stage("train", k_train, self._train)
+        k_prune = _hash("prune", k_train)
+        self._stage("prune", k_prune, self._prune)
+        k_export = _hash("export", k_prune)
+        self._stage("export", k_export, self._export)
+        k_int8 = _hash("int8", k_export)
+        self._stage("int8", k_int8, self._int8)
+        k_eval = _hash("evaluate", k_int8, str(self._general()[0]))
+        self._stage("evaluate", k_eval, self._evaluate)
+        k_report = _hash("report", k_eval)
+        self._stage("report", k_report, self._report)
+        summary = json.loads((self.out / "meta.json").read_text(encoding="utf-8"))
+        over = self.clock.elapsed - self.clock.budget_s
+        self.say(f"done in {self.clock.elapsed:.0f} s (budget {self.clock.budget_s:.0f} s"
+                 + (f", {over:.0f} s over" if over > 0 else "") + f"): {self.out / 'model.onnx'}")
+        return summary
+
+    # -- stages -------------------------------------------------------------------------------
+    def _extract(self) -> dict[str, Any]:
+        from data_tools.extract import ExtractOptions, extract_recording
+        from gaitpose.manifest import ManifestWriter, read_manifest
+
+        opts, inp = self.opts, self.inputs
+        frames_dir = self.work / "frames"
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        eo = ExtractOptions(stride=opts.stride, max_frames=opts.max_frames, max_size=opts.max_size)
+        done = {(r["recording"], int(r["frame_index"])) for r in read_manifest(frames_dir)}
+        counts = {}
+        with ManifestWriter(frames_dir) as writer:
+            for p, rid in zip(inp.paths, inp.ids, strict=True):
+                s = extract_recording(p, frames_dir, recording_id=rid, subject=inp.subjects[rid], options=eo,
+                                      manifest=writer, done=done)
+                self.say(f"  {s.line()}")
+                counts[rid] = s.frames_written + s.frames_skipped
+                if counts[rid] == 0:
+                    raise InputError(p, "no frames could be extracted")
+        return {"frames": counts}
+
+    def _label(self) -> dict[str, Any]:
+        from data_tools.batch import run_batch
+        from data_tools.label import LabelOptions, load_frame_store
+
+        frames_dir = self.work / "frames"
+        recs = load_frame_store(frames_dir)
+        recs = {r: recs[r] for r in self.inputs.ids if r in recs}
+        lo = LabelOptions(roi=self.opts.roi, stride=self.label_stride)
+        errors: list[str] = []
+        res = run_batch(frames_dir, self.work / "labels.json", recs, lo, workers=min(self.opts.workers, len(recs)),
+                        on_error=errors.append, show_progress=sys.stderr.isatty())
+        for part in sorted(res.parts, key=lambda p: p["recording"]):
+            s = part["stats"]
+            self.say(f"  {part['recording']}: labelled {s['frames_labelled']}/{s['frames']} frames, "
+                     f"teacher {s['teacher_seconds']:.1f} s")
+        # A recording where the teacher finds nobody is left out with a warning; the split then says
+        # whether what is left is still enough.
+        for r in sorted(res.failed):
+            self.say(f"  warning: {res.failed[r]} (recording left out)")
+        if not res.parts:
+            raise InputError(None, "labelling failed on every recording: "
+                             + "; ".join(res.failed[r] for r in sorted(res.failed)))
+        return {"stride": self.label_stride, "failed": dict(res.failed),
+                "recordings": {p["recording"]: {k: p["stats"][k] for k in ("frames", "frames_labelled")}
+                               for p in res.parts}}
+
+    def _split(self) -> dict[str, Any]:
+        from data_tools.split import split_labels
+
+        inp = self.inputs
+        split_dir = self.work / "split"
+        failed = set(self.results["label"].get("failed") or {})
+        held = [r for r in inp.held_out_ids if r not in failed]
+        if inp.held_out_ids and not held:
+            raise InputError(None, "no held-out recording could be labelled, so there is nothing to evaluate on")
+        if held:
+            counts = split_labels(self.work / "labels.json", split_dir, val=0.0, test=0.0, seed=self.opts.seed,
+                                  test_recordings=held)
+        else:
+            counts = split_labels(self.work / "labels.json", split_dir, val=0.0, test=0.25, seed=self.opts.seed)
+        for name in ("train", "test"):
+            if not counts.get(name, {}).get("annotations"):
+                raise InputError(self.work / "labels.json", f"the {name} split has no labelled frames; give recordings "
+                                                            "where the teacher finds the subject")
+        test_recs = json.loads((split_dir / "test.json").read_text(encoding="utf-8"))["info"]["split"]["recordings"]
+        train_recs = json.loads((split_dir / "train.json").read_text(encoding="utf-8"))["info"]["split"]["recordings"]
+        self.say(f"  train: {', '.join(train_recs)} ({counts['train']['annotations']} labelled frames); "
+                 f"held out: {', '.join(test_recs)} ({counts['test']['annotations']})")
+        return {"counts": counts, "train_recordings": train_recs, "test_recordings": test_recs}
+
+    def _general(self) -> tuple[Path | None, str]:
+        """The model the report compares against: ``--general-model``, else the shipped general model
+        (``models/general/model.onnx``, the BlazePose export), else the shipped default student."""
+        if self.opts.general_model is not None:
+            return Path(self.opts.general_model), "the given general model"
+        from gaitpose.registry import default_model_dir
+
+        general = default_model_dir() / "general" / "model.onnx"
+        if general.is_file():
+            return general, "the general default model (models/general)"
+        p = default_model_dir() / "student" / "model.onnx"
+        return (p if p.is_file() else None), "the current default model (models/student; no general model shipped)"
+
+    def _crop_budget(self, general: Path | None) -> float | None:
+        """Per-crop latency budget: ``--crop-budget-ms``, else a fifth of the general model's latency.
+
+        Only a general model sets a budget: a fifth of the shipped student's own latency is not a
+        meaningful target (then the shipped recipe's half of the MACs is used).
+        """
+        if self.opts.crop_budget_ms is not None:
+            return float(self.opts.crop_budget_ms)
+        if general is None or general.parent.name == "student":
+            return None
+        from gaitpose.export.latency import measure_latency
+
+        ms = measure_latency(general, threads=(1,), runs=30)["threads=1"]["median_ms"]
+        return ms / SPEEDUP_TARGET
+
+    def _train(self) -> dict[str, Any]:
+        import copy
+
+        from gaitpose.export.latency import measure_latency
+        from gaitpose.export.onnx_export import export_onnx
+        from gaitpose.labels import load_records
+        from gaitpose.nn.checkpoint import model_meta
+        from gaitpose.nn.student import build_model
+        from gaitpose.train.config import TrainConfig
+        from gaitpose.train.loop import seed_everything, train_model
+
+        opts, inp = self.opts, self.inputs
+        split_dir = self.work / "split"
+        train_json = split_dir / "train.json"
+        records = load_records(train_json)
+        seed_everything(opts.seed)
+        if inp.init is not None:
+            init_model, init_size = load_init(inp.init, train_json)
+            if opts.input_size is not None and tuple(opts.input_size) != init_size:
+                raise InputError(inp.init, f"starting network is for input {init_size[0]}x{init_size[1]}; drop "
+                                           "--input-size or pass --no-init")
+            model = copy.deepcopy(init_model)
+            size = init_size
+            self.say(f"  starting from {inp.init} (input {size[0]}x{size[1]}), distilling from it with weight "
+                     f"{opts.distill_weight:g} beside the labels")
+        else:
+            size = tuple(opts.input_size or DEFAULT_INPUT_SIZE)
+            init_model = None
+            self.say(f"  no pretrained student: training from random weights (input {size[0]}x{size[1]})")
+        cfg = TrainConfig(input_size=size, device=opts.device, threads=opts.threads, seed=opts.seed,
+                          workers=0 if len(records) < 64 else 2)
+        if init_model is None:
+            model = build_model(cfg.model_config_dict())
+        else:
+            cfg = cfg.updated(lr=5e-4, warmup_epochs=0.5)
+        teacher = init_model if init_model is not None and opts.distill_weight > 0 else None
+        run_dir = self.work / "train"
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+        # Per-crop latency of this architecture against the budget decides whether to prune.
+        general, _ = self._general()
+        budget_ms = self._crop_budget(general)
+        probe_onnx = run_dir / "architecture.onnx"
+        export_onnx(copy.deepcopy(model).cpu().eval(), model_meta(model.cfg, cfg), probe_onnx, simplify=False)
+        lat_ms = measure_latency(probe_onnx, threads=(1,), runs=30)["threads=1"]["median_ms"]
+        target = opts.target_macs if opts.target_macs is not None else (
+            pick_target_macs(lat_ms, budget_ms) if budget_ms is not None else 0.5)
+
+        # The plan is kept with the stage's key: an interrupted run resumes from last.pt with the same
+        # epochs (the schedule depends on them); a changed configuration starts the folder afresh.
+        plan_path = run_dir / "plan.json"
+        plan = None
+        try:
+            plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            plan = None
+        if plan is None or plan.get("key") != self._key or not (run_dir / "last.pt").exists():
+            plan = None
+            for stale in ("last.pt", "best.pt", "plan.json"):
+                (run_dir / stale).unlink(missing_ok=True)
+        if plan is None:
+            if opts.epochs is not None:
+                epoch_s = None
+                epochs = opts.epochs
+                prune_epochs = opts.prune_epochs if opts.prune_epochs is not None else (2 if target < 1 else 0)
+            else:
+                # Time one epoch on a copy (the real run keeps its own schedule), then fit the budget.
+                t0 = time.perf_counter()
+                train_model(copy.deepcopy(model), records, [], cfg.updated(epochs=1), None, progress=False,
+                            distill_from=teacher, distill_weight=opts.distill_weight)
+                epoch_s = time.perf_counter() - t0
+                reserve = 45.0 + 0.08 * self.clock.budget_s
+                epochs, prune_epochs = plan_training(self.clock.left, epoch_s, target < 1.0, reserve)
+                if opts.prune_epochs is not None:
+                    prune_epochs = opts.prune_epochs
+            plan = {"key": self._key, "epochs": int(epochs), "prune_epochs": int(prune_epochs),
+                    "target_macs": float(target), "epoch_seconds": epoch_s, "crop_budget_ms": budget_ms,
+                    "architecture_latency_ms": lat_ms, "input_size": list(size)}
+            write_json_atomic(plan_path, plan, indent=1)
+        self.say(f"  plan: {plan['epochs']} training epochs"
+                 + (f" (one epoch took {plan['epoch_seconds']:.1f} s)" if plan.get("epoch_seconds") else "")
+                 + (f"; prune to {plan['target_macs']:.2f} of the MACs in {plan['prune_epochs']} epochs"
+                    if plan["target_macs"] < 1 else "; no pruning: the network already fits the per-crop budget")
+                 + (f" (budget {budget_ms:.2f} ms per crop, unpruned {lat_ms:.2f} ms)" if budget_ms else ""))
+        resume = run_dir / "last.pt" if (run_dir / "last.pt").exists() else None
+        if resume is not None:
+            from gaitpose.nn.checkpoint import read_checkpoint
+
+            if int(read_checkpoint(resume).get("epoch", 0)) >= plan["epochs"]:
+                resume_done = True
+            else:
+                resume_done = False
+                self.say(f"  resuming training from {resume}")
+        else:
+            resume_done = False
+        result: dict[str, Any] = {}
+        if not resume_done:
+            result = train_model(model, records, [], cfg.updated(epochs=plan["epochs"]), run_dir, resume=resume,
+                                 progress=sys.stderr.isatty(), distill_from=teacher,
+                                 distill_weight=opts.distill_weight)
+        return {"checkpoint": str(run_dir / "last.pt"), "plan": plan, "init": str(inp.init) if inp.init else None,
+                "device": result.get("device", opts.device), "train_samples": len(records),
+                "distill_weight": opts.distill_weight if teacher is not None else None,
+                "final_loss": (result.get("history") or [{}])[-1].get("train_loss")}
+
+    def _prune(self) -> dict[str, Any]:
+        from gaitpose.prune.pipeline import run_prune
+        from gaitpose.prune.slimming import PruneConfig
+
+        opts = self.opts
+        plan = self.results["train"]["plan"]
+        ckpt = Path(self.results["train"]["checkpoint"])
+        target = float(plan["target_macs"])
+        prune_epochs = int(plan["prune_epochs"])
+        if target >= 1.0:
+            self.say("  not needed: the unpruned network fits the per-crop budget")
+            return {"checkpoint": str(ckpt), "pruned": False}
+        if opts.epochs is None and self.clock.left < 60:
+            self.say(f"  skipped: {max(self.clock.left, 0):.0f} s of the budget left")
+            return {"checkpoint": str(ckpt), "pruned": False, "skipped_for_time": True}
+        pp = plan_prune(prune_epochs)
+        cfg = PruneConfig(target_macs=target, scope="global", protect=PROTECT, distill=True, seed=opts.seed, **pp)
+        out = self.work / "prune"
+        report = run_prune(ckpt, self.work / "split" / "train.json", None, out, cfg, device=opts.device,
+                           threads=(1,), latency_runs=min(opts.latency_runs, 50), keep_finetune_logs=False)
+        s = report["summary"]
+        self.say(f"  MACs x{s['macs_ratio']:.2f}, params x{s['params_ratio']:.2f}, "
+                 f"speed-up {s['speedup_median']}")
+        return {"checkpoint": str(out / "pruned.pt"), "pruned": True, "plan": pp, "summary": s,
+                "unpruned_checkpoint": str(ckpt)}
+
+    def _export(self) -> dict[str, Any]:
+        from gaitpose.export.onnx_export import export_checkpoint
+
+        train_json = self.work / "split" / "train.json"
+        res = self.results["prune"]
+        fp32 = self.work / "model.fp32.onnx"
+        _, parity = export_checkpoint(res["checkpoint"], fp32, parity_source=train_json)
+        out: dict[str, Any] = {"fp32": str(fp32), "parity": parity.to_dict() if parity else None}
+        if res.get("pruned"):
+            unpruned = self.work / "unpruned.onnx"
+            export_checkpoint(res["unpruned_checkpoint"], unpruned, parity_source=train_json)
+            out["unpruned"] = str(unpruned)
+        if parity is not None:
+            self.say(f"  parity on {parity.num_crops} crops: max |diff| {parity.max_abs_diff:.2e}, "
+                     f"max keypoint shift {parity.max_kp_dist_px:.3f} px")
+        return out
+
+    def _int8(self) -> dict[str, Any]:
+        from gaitpose.export.quantize import int8_report, quantize_int8
+
+        train_json = self.work / "split" / "train.json"
+        fp32 = Path(self.results["export"]["fp32"])
+        int8 = self.work / "model.int8.onnx"
+        # INT8 is compared with FP32 on the training recordings: it measures what quantisation
+        # moves, and the held-out recordings stay untouched until the evaluation stage.
+        quantize_int8(fp32, train_json, int8, num_calib=128)
+        rep = int8_report(fp32, int8, train_json, num_eval=200, threads=(1,), runs=min(self.opts.latency_runs, 50),
+                          out_json=self.work / "model.int8.report.json")
+        self.say(f"  {rep['verdict']}")
+        return {"int8": str(int8), "recommend_int8": bool(rep["recommend_int8"]), "verdict": rep["verdict"],
+                "speedup_median": rep.get("speedup_median"), "pck_drop_points": rep.get("pck_drop_points")}
+
+    def _evaluate(self) -> dict[str, Any]:
+        from gaitpose.export.latency import compare_latency
+
+        test_json = self.work / "split" / "test.json"
+        threads = self.opts.threads
+        chosen = Path(self.results["int8"]["int8"] if self.results["int8"]["recommend_int8"]
+                      else self.results["export"]["fp32"])
+        models: dict[str, Path] = {"specialised": chosen}
+        if chosen != Path(self.results["export"]["fp32"]):
+            models["specialised FP32"] = Path(self.results["export"]["fp32"])
+        else:
+            models["specialised INT8"] = Path(self.results["int8"]["int8"])
+        if self.results["export"].get("unpruned"):
+            models["specialised, unpruned"] = Path(self.results["export"]["unpruned"])
+        general, general_label = self._general()
+        if general is not None:
+            models["general default"] = general
+        metrics = {name: evaluate_onnx_model(p, test_json, threads) for name, p in models.items()}
+        lat_models = {k: v for k, v in models.items() if k in ("specialised", "general default")}
+        lat = compare_latency(lat_models, threads=(1,), runs=self.opts.latency_runs)
+        latency = {k: v["threads=1"]["median_ms"] for k, v in lat.items()}
+        speedup = (latency["general default"] / latency["specialised"]) if "general default" in latency else None
+        for name, m in metrics.items():
+            self.say(f"  {name}: PCK@0.1 {m['PCK@0.1']:.3f}, feet {m['PCK@0.1_feet']:.3f}, "
+                     f"angle MAE {_f(m['angle_mae_deg'].get('all'), 2)} deg")
+        if speedup is not None:
+            self.say(f"  per crop (1 thread): specialised {latency['specialised']:.2f} ms, general default "
+                     f"{latency['general default']:.2f} ms: {speedup:.2f}x")
+        return {"models": {k: str(v) for k, v in models.items()}, "metrics": metrics, "latency_ms": latency,
+                "speedup_vs_general": speedup, "general": str(general) if general else None,
+                "general_label": general_label, "chosen": str(chosen),
+                "test_recordings": self.results["split"]["test_recordings"]}
+
+    def _report(self) -> dict[str, Any]:
+        ev = self.results["evaluate"]
+        chosen = Path(ev["chosen"])
+        write_bytes_atomic(self.out / "model.onnx", chosen.read_bytes())
+        other = Path(self.results["int8"]["int8"]) if chosen == Path(self.results["export"]["fp32"]) \
+            else Path(self.results["export"]["fp32"])
+        other_name = "model.int8.onnx" if other.name.endswith("int8.onnx") else "model.fp32.onnx"
+        for stale in ("model.int8.onnx", "model.fp32.onnx"):
+            if stale != other_name:
+                (self.out / stale).unlink(missing_ok=True)
+        write_bytes_atomic(self.out / other_name, other.read_bytes())
+        figs = self.out / "figures"
+        figs.mkdir(exist_ok=True)
+        fig_names = _figures(ev, figs)
+        curves = self.work / "train" / "curves.png"
+        if curves.exists():
+            shutil.copyfile(curves, figs / "training_curves.png")
+            fig_names.append("training_curves.png")
+        summary = self._summary(other_name)
+        write_json_atomic(self.out / "meta.json", summary, indent=2)
+        write_text_atomic(self.out / "MODEL_CARD.md", model_card(summary))
+        write_text_atomic(self.out / "report.html", report_html(summary, fig_names))
+        return {"files": ["model.onnx", other_name, "meta.json", "MODEL_CARD.md", "report.html"]}
+
+    def _summary(self, other_name: str) -> dict[str, Any]:
+        ev = self.results["evaluate"]
+        opts = self.opts
+        return {
+            "command": "gaitpose specialise",
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "files": {
+                "model.onnx": {"sha256": file_sha256(self.out / "model.onnx"),
+                               "bytes": (self.out / "model.onnx").stat().st_size,
+                               "precision": "int8" if self.results["int8"]["recommend_int8"] else "fp32"},
+                other_name: {"sha256": file_sha256(self.out / other_name),
+                             "bytes": (self.out / other_name).stat().st_size},
+            },
+            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()
+                        if k not in ("recordings", "held_out", "out")},
+            "recordings": {"ids": self.inputs.ids, "paths": [str(p) for p in self.inputs.paths],
+                           "subjects": self.inputs.subjects,
+                           "train": self.results["split"]["train_recordings"],
+                           "held_out": self.results["split"]["test_recordings"]},
+            "labels": self.results["label"],
+            "split": self.results["split"]["counts"],
+            "train": self.results["train"],
+            "prune": self.results["prune"],
+            "export": {"parity": self.results["export"]["parity"]},
+            "int8": self.results["int8"],
+            "evaluation": ev,
+            "timings_s": {k: round(v, 1) for k, v in self.timings.items()},
+            "budget_s": self.clock.budget_s,
+            "resumed_stages": list(self.skipped),
+            "machine": {"cpus": os.cpu_count(), "device": self.results["train"].get("device")},
+        }
+
+
+# --------------------------------------------------------------------------------------------- #
+# Report and model card
+# --------------------------------------------------------------------------------------------- #
+
+
+def _figures(ev: dict[str, Any], figs: Path) -> list[str]:
+    """Bar charts of accuracy, angle error and per-crop latency, specialised vs the general default."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(ev["metrics"])
+    out = []
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    keys = ("PCK@0.1", "PCK@0.1_body", "PCK@0.1_feet")
+    width = 0.8 / max(len(names), 1)
+    for i, n in enumerate(names):
+        vals = [float(ev["metrics"][n].get(k) or 0.0) for k in keys]
+        ax.bar(np.arange(len(keys)) + i * width, vals, width, label=n)
+    ax.set_xticks(np.arange(len(keys)) + width * (len(names) - 1) / 2, keys)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("agreement with the teacher")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(figs / "accuracy.png")
+    plt.close(fig)
+    out.append("accuracy.png")
+
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    joints = ["hip", "knee", "ankle", "all"]
+    for i, n in enumerate(names):
+        vals = [float(ev["metrics"][n]["angle_mae_deg"].get(j) or 0.0) for j in joints]
+        ax.bar(np.arange(len(joints)) + i * width, vals, width, label=n)
+    ax.set_xticks(np.arange(len(joints)) + width * (len(names) - 1) / 2, joints, fontsize=8)
+    ax.set_ylabel("angle MAE vs teacher (deg)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(figs / "angles.png")
+    plt.close(fig)
+    out.append("angles.png")
+
+    if ev.get("latency_ms"):
+        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        lat = ev["latency_ms"]
+        ax.bar(list(lat), [lat[k] for k in lat], color=["tab:blue", "tab:gray"][: len(lat)])
+        ax.set_ylabel("ms per crop (1 thread)")
+        fig.tight_layout()
+        fig.savefig(figs / "latency.png")
+        plt.close(fig)
+        out.append("latency.png")
+    return out
+
+
+def _f(v: Any, nd: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def _metrics_table(ev: dict[str, Any]) -> list[list[str]]:
+    rows = [["model", "PCK@0.1", "body", "feet", "side-agnostic", "angle MAE (deg)", "ms per crop"]]
+    for n, m in ev["metrics"].items():
+        rows.append([n, _f(m.get("PCK@0.1")), _f(m.get("PCK@0.1_body")), _f(m.get("PCK@0.1_feet")),
+                     _f(m.get("PCK@0.1_side_agnostic")), _f(m["angle_mae_deg"].get("all"), 2),
+                     _f(ev.get("latency_ms", {}).get(n), 2)])
+    return rows
+
+
+def model_card(s: dict[str, Any]) -> str:
+    """MODEL_CARD.md: what the model is, what it was trained and measured on, and its limits."""
+    ev, tr, pr = s["evaluation"], s["train"], s["prune"]
+    plan = tr["plan"]
+    rows = _metrics_table(ev)
+    table = "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], ["---"] * len(rows[0]), *rows[1:]])
+    lines = [
+        "# Model card: clinic-specialised gaitpose student",
+        "",
+        f"Built by `gaitpose specialise` on {s['date']} ({s['machine']['cpus']} CPU cores, device "
+        f"{s['machine']['device']}, wall-time budget {s['budget_s'] / 60:.0f} min).",
+        "",
+        "**Not a medical device.** The model agrees with a teacher (MediaPipe BlazePose) on this clinic's "
+        "recordings; it has not been validated against motion capture or on patients.",
+        "",
+        "## Data",
+        f"- Training recordings: {', '.join(s['recordings']['train'])}",
+        f"- Held-out recordings (never trained on): {', '.join(s['recordings']['held_out'])}",
+        f"- Pseudo-labels: MediaPipe BlazePose full on a crop of the one subject per recording and its mirror "
+        f"image, every {s['labels']['stride']} frame(s); labelled frames per recording: "
+        + ", ".join(f"{k} {v['frames_labelled']}/{v['frames']}" for k, v in s["labels"]["recordings"].items()),
+        "",
+        "## Training",
+        f"- Start: {tr['init'] or 'random weights (no pretrained student was available)'}",
+        f"- {plan['epochs']} epochs at input {plan['input_size'][0]}x{plan['input_size'][1]} on "
+        f"{tr['train_samples']} labelled crops"
+        + (f", distilled from the starting network (weight {tr['distill_weight']:g}) beside the pseudo-labels"
+           if tr.get("distill_weight") else ""),
+        "- Pruning: " + (f"to {plan['target_macs']:.2f} of the MACs (measured x{pr['summary']['macs_ratio']:.2f}), "
+                         f"{pr['plan']}" if pr.get("pruned") else
+                         ("skipped: the budget ran out" if pr.get("skipped_for_time")
+                          else "none: the unpruned network fits the per-crop budget")),
+        f"- Export: ONNX opset 17, torch/ONNX Runtime parity {s['export']['parity']}",
+        f"- INT8: {s['int8']['verdict']}",
+        "",
+        f"## Evaluation on the held-out recordings ({', '.join(ev['test_recordings'])})",
+        "",
+        f"Agreement with the teacher's labels (PCK@0.1 of the box size); the comparison model is "
+        f"{ev['general_label']} ({ev['general'] or 'none found'}). Latency: ONNX Runtime, batch 1, 1 thread, "
+        "median, both models measured in the same run on the machine above (shared machines give noisy "
+        "absolute times; the ratio is measured side by side).",
+        "",
+        table,
+        "",
+        f"Per-crop speed-up against the general default: "
+        f"{_f(ev.get('speedup_vs_general'), 2)}x (target >= {SPEEDUP_TARGET:g}x).",
+        "",
+        "## Limits",
+        "- Accuracy is agreement with the teacher's pseudo-labels on other recordings of the same room, "
+        "not accuracy against ground truth, and not on new patients.",
+        "- One subject per recording; people other than the subject are not labelled.",
+        "- Stage timings (s): " + ", ".join(f"{k} {v}" for k, v in s["timings_s"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def report_html(s: dict[str, Any], figures: Sequence[str]) -> str:
+    """A self-contained page (figures beside it under ``figures/``) with the card's numbers."""
+    import html
+
+    ev = s["evaluation"]
+    rows = _metrics_table(ev)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    imgs = "".join(f'<figure><img src="figures/{html.escape(f)}" alt="{html.escape(f)}"></figure>' for f in figures)
+    speed = _f(ev.get("speedup_vs_general"), 2)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gaitpose specialise report</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em}}img{{max-width:100%}}</style></head><body>
+<h1>Specialised model</h1>
+<p>Trained on {html.escape(', '.join(s['recordings']['train']))}; evaluated on the held-out
+{html.escape(', '.join(ev['test_recordings']))} against {html.escape(ev['general_label'])}.
+Per-crop speed-up: <b>{speed}x</b>. INT8: {html.escape(s['int8']['verdict'])}.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{imgs}
+<p>Stage timings (s): {html.escape(', '.join(f'{k} {v}' for k, v in s['timings_s'].items()))}.
+See MODEL_CARD.md for the data, training and limits.</p>
+</body></html>
+"""
+
+
+def specialise(opts: SpecialiseOptions, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) ``gaitpose specialise``; returns the summary written to ``OUT/meta.json``."""
+    return Specialiser(opts, say).run()
