@@ -7,6 +7,8 @@ settings (tiny model, temporary data folder).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,15 +16,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
+from service.housekeeping import sweep
 from service.jobs import JobStore, make_engine
 from service.metrics import ServiceMetrics, make_metrics
 from service.pool import WorkerPool
 from service.routers import analyses, health, pose
+from service.security import SecurityHeaders, page_csp
 from service.settings import ServiceSettings
 from service.state import AppState, load_models
+from service.uploads import UploadGate
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -48,6 +55,10 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client went away (mid-upload, usually): not a server error, nothing to answer.
+            # Counted as 499 (nginx's "client closed request"); the route logged one INFO line.
+            status["code"] = 499
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -93,20 +104,31 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         engine = make_engine(settings.db_url)
         store = JobStore(engine)
         pool = WorkerPool(settings, store, metrics)
-        state = AppState(settings=settings, store=store, pool=pool, metrics=metrics)
+        state = AppState(settings=settings, store=store, pool=pool, metrics=metrics,
+                         uploads=UploadGate(settings.max_uploads_in_flight, settings.upload_disk_budget_bytes))
         load_models(state)
+        # Nothing is in flight yet: whatever a killed process left (an upload with no job row, a
+        # half-written result folder) goes now, before the workers start.
+        _count_swept(metrics, sweep(settings.data_dir, store))
         pool.start()
         app.state.svc = state
+        sweeper = asyncio.create_task(_sweep_periodically(state), name="gaitpose-sweep")
         log.info("gaitpose service started in %.2f s (analyses possible: %s, workers: %d, auth: %s)",
                  time.perf_counter() - t0, state.analysis_unavailable() is None, settings.workers,
                  "api keys" if settings.keys else "none")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             pool.stop()
             engine.dispose()
 
     app = FastAPI(
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if settings.api_docs else None,
         title="gaitpose edge service",
         version="0.1.0",
         description=(
@@ -126,4 +148,24 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     app.add_middleware(SmallBodyLimit, paths=("/v1/pose",), limit=settings.pose_upload_limit_bytes + 65536)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeaders, csp=page_csp(),
+                       docs_paths=("/docs", "/docs/oauth2-redirect") if settings.api_docs else ())
     return app
+
+
+def _count_swept(metrics: ServiceMetrics, counts: dict[str, int]) -> None:
+    for kind, n in counts.items():
+        if n:
+            metrics.swept.labels(kind).inc(n)
+
+
+async def _sweep_periodically(state: AppState) -> None:
+    """Remove what aborted uploads left (folders with no job, not in flight, untouched for ``sweep_grace_s``)."""
+    s = state.settings
+    while True:
+        await asyncio.sleep(s.sweep_interval_s)
+        try:
+            counts = await run_in_threadpool(sweep, s.data_dir, state.store, state.uploads, s.sweep_grace_s)
+            _count_swept(state.metrics, counts)
+        except Exception:  # a transient DB or disk error must not end the sweeping
+            log.exception("periodic sweep failed")

@@ -132,6 +132,19 @@ class JobStore:
         with self.engine.begin() as conn:
             return conn.execute(jobs_table.delete().where(jobs_table.c.id == job_id)).rowcount > 0
 
+    def states(self) -> dict[str, str]:
+        """Every job id with its status (for the sweep of folders that no job owns)."""
+        with self.engine.connect() as conn:
+            return {r.id: r.status for r in conn.execute(sa.select(jobs_table.c.id, jobs_table.c.status))}
+
+    def complete_result(self, job_id: str, result: dict[str, Any]) -> bool:
+        """Replace a succeeded job's result (the API process adds the outcome a worker left out)."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                jobs_table.update().where(jobs_table.c.id == job_id, jobs_table.c.status == SUCCEEDED)
+                .values(result=json.dumps(result, default=str))
+            ).rowcount > 0
+
     def count(self, status: str) -> int:
         q = sa.select(sa.func.count()).select_from(jobs_table).where(jobs_table.c.status == status)
         with self.engine.connect() as conn:

@@ -16,6 +16,10 @@ class ServiceMetrics:
     running_jobs: Gauge
     frames: Counter
     jobs_finished: Counter
+    uploads_in_flight: Gauge
+    upload_reserved_bytes: Gauge
+    uploads_refused: Counter
+    swept: Counter
 
 
 def make_metrics() -> ServiceMetrics:
@@ -32,8 +36,16 @@ def make_metrics() -> ServiceMetrics:
         frames=Counter("gaitpose_frames_processed", "Video frames analysed by finished jobs", registry=reg),
         jobs_finished=Counter("gaitpose_jobs_finished", "Jobs that reached a terminal state", ["status"],
                               registry=reg),
+        uploads_in_flight=Gauge("gaitpose_uploads_in_flight", "Analysis uploads being received", registry=reg),
+        upload_reserved_bytes=Gauge("gaitpose_upload_reserved_bytes", "Disk reserved by uploads in flight",
+                                    registry=reg),
+        uploads_refused=Counter("gaitpose_uploads_refused", "Uploads refused or cut off before a job existed, "
+                                "by reason (busy, timeout, client_gone)", ["reason"], registry=reg),
+        swept=Counter("gaitpose_swept", "Leftovers removed by the sweep, by kind", ["kind"], registry=reg),
     )
     for status in ("succeeded", "failed"):  # export both series from the start (rate() needs a zero)
         m.job_duration.labels(status)
         m.jobs_finished.labels(status)
+    for reason in ("busy", "timeout", "client_gone"):
+        m.uploads_refused.labels(reason)
     return m

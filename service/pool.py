@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore
+from service.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
 from service.metrics import ServiceMetrics
 from service.settings import ServiceSettings
 from service.worker import run_job
@@ -153,11 +153,24 @@ class WorkerPool:
                 job = self.store.get(job_id)
             if job is None or job.status not in (SUCCEEDED, FAILED):
                 continue
+            if job.status == SUCCEEDED:
+                self._complete_outcome(job)
             self.metrics.job_duration.labels(job.status).observe(time.monotonic() - run.started)
             self.metrics.jobs_finished.labels(job.status).inc()
             if job.result:
                 self.metrics.frames.inc(int(job.result.get("frames") or 0))
             log.info("job %s %s", job_id, job.status)
+
+
+    def _complete_outcome(self, job: Job) -> None:
+        """Store walking found / warnings in the job's result when the worker's summary lacks them."""
+        result = dict(job.result or {})
+        if "walking_found" in result and "warnings" in result:
+            return
+        from service.housekeeping import outcome
+
+        result.update(outcome(result, job_dir(self.settings.data_dir, job.id) / "results"))
+        self.store.complete_result(job.id, result)
 
 
 def remove_job_files(data_dir: Path, job_id: str) -> None:

@@ -6,10 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-RESULT_FILES = (
-    "keypoints.json", "metrics.json", "keypoints.csv", "events.csv", "overlay.mp4", "report.html",
-    "angles.png", "angles_cycle.png", "clinical.json",
-)
+from gaitpose.result import OUTPUT_FILES
+
+RESULT_FILES = OUTPUT_FILES  # the one list of result file names (gaitpose.result)
 
 
 class JobOut(BaseModel):
@@ -30,7 +29,13 @@ class JobOut(BaseModel):
     finished_at: float | None = None
     results: dict[str, str] = Field(default_factory=dict, description="Result file name -> URL (when succeeded)",
                                     examples=[{"metrics.json": "/v1/analyses/3f1c.../metrics.json"}])
-    summary: dict[str, Any] | None = Field(None, description="Frames analysed and engine summary")
+    walking_found: bool | None = Field(
+        None, description="Succeeded jobs: whether walking (gait cycles) was found; false means the outputs exist "
+        "but the gait metrics are empty - see warnings. None until the job succeeded.")
+    warnings: list[str] = Field(default_factory=list, description="Warnings of a succeeded analysis (why no "
+                                "walking was found, poor tracking, ...)", examples=[["only 1 stride found"]])
+    summary: dict[str, Any] | None = Field(None, description="Headline figures of a succeeded analysis (frames, "
+                                           "fps, cadence, strides, units) and its result file names")
 
 
 class JobList(BaseModel):

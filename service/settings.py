@@ -38,6 +38,24 @@ class ServiceSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads per model session.")
     max_attempts: int = Field(2, ge=1, description="Runs a job gets when restarts interrupt it (2 = re-run once).")
     overlay: bool = Field(True, description="Render overlay.mp4 for each analysis.")
+    upload_idle_timeout_s: float = Field(
+        30.0, gt=0, description="An upload that sends no bytes for this long is cut off (408).")
+    upload_time_limit_s: float = Field(
+        900.0, gt=0, description="An upload that takes longer than this in total is cut off (408).")
+    max_uploads_in_flight: int = Field(
+        4, ge=1, description="Analysis uploads received at once; more are answered 429 before their body is read.")
+    upload_disk_budget_mb: float = Field(
+        2048.0, gt=0, description="Disk reserved for uploads in flight, MiB: each reserves its declared size "
+        "(or the upload limit); an upload that would exceed the budget is answered 429 before its body is read.")
+    min_free_disk_mb: float = Field(
+        512.0, ge=0, description="Free disk kept for results and the database: uploads that would leave less get 507.")
+    sweep_interval_s: float = Field(
+        300.0, gt=0, description="How often folders left by aborted uploads (no job row) are removed.")
+    sweep_grace_s: float = Field(
+        60.0, ge=0, description="The periodic sweep leaves folders touched more recently than this alone.")
+    api_docs: bool = Field(
+        False, description="Serve Swagger UI at /docs. Off by default: it loads its scripts from a CDN, so it is "
+        "blank on an offline box and needs a looser CSP on that one page. /openapi.json is always served.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
@@ -65,6 +83,14 @@ class ServiceSettings(BaseSettings):
     @property
     def upload_limit_bytes(self) -> int:
         return int(self.upload_limit_mb * 1024 * 1024)
+
+    @property
+    def upload_disk_budget_bytes(self) -> int:
+        return int(self.upload_disk_budget_mb * 1024 * 1024)
+
+    @property
+    def min_free_disk_bytes(self) -> int:
+        return int(self.min_free_disk_mb * 1024 * 1024)
 
     @property
     def pose_upload_limit_bytes(self) -> int:

@@ -14,6 +14,7 @@ from service.jobs import JobStore
 from service.metrics import ServiceMetrics
 from service.pool import WorkerPool
 from service.settings import ServiceSettings, owner_of
+from service.uploads import UploadGate
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,19 @@ class AppState:
     localizer_error: str | None = None
     # serialises "queue has room?" + insert, so concurrent uploads cannot overshoot max_queue
     admission: asyncio.Lock = field(default_factory=asyncio.Lock)
+    uploads: UploadGate = field(default_factory=lambda: UploadGate(1, 0))  # replaced from settings by the app
 
     def analysis_unavailable(self) -> str | None:
-        """Why analyses cannot run now (the engine needs both models), or None when they can."""
+        """Why analyses cannot run now (the engine needs both models), or None when they can.
+
+        Said to API clients, so server paths are reduced to file names (the log has them in full).
+        """
+        from service.housekeeping import scrub_paths
+
         if self.estimator is None:
-            return f"pose model not loaded: {self.model_error or 'unknown reason'}"
+            return scrub_paths(f"pose model not loaded: {self.model_error or 'unknown reason'}")
         if self.localizer is None:
-            return f"person localizer not loaded: {self.localizer_error or 'unknown reason'}"
+            return scrub_paths(f"person localizer not loaded: {self.localizer_error or 'unknown reason'}")
         return None
 
 

@@ -142,8 +142,9 @@ def test_traversal_filename_is_stored_safely(client, server):
     job = r.json()
     assert job["filename"] == "passwd.mp4"
     updir = server.data_dir / "jobs" / job["id"] / "upload"
-    assert sorted(p.name for p in updir.iterdir()) == ["video.mp4"]
-    assert (updir / "video.mp4").read_bytes() == CLIP.read_bytes()
+    # stored under the sanitised client name (the report shows it), inside the job's own folder
+    assert sorted(p.name for p in updir.iterdir()) == ["passwd.mp4"]
+    assert (updir / "passwd.mp4").read_bytes() == CLIP.read_bytes()
     assert not (server.data_dir.parent / "etc").exists()
     wait_terminal(client, job["id"], A)
 
@@ -224,7 +225,8 @@ def test_openapi_documents_the_upload(client):
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/analyses"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert body["schema"]["required"] == ["video"]
-    assert "/v1/pose" in spec["paths"] and client.get("/docs").status_code == 200
+    assert "/v1/pose" in spec["paths"]
+    assert client.get("/docs").status_code == 404  # Swagger UI needs a CDN: off unless GAITPOSE_API_DOCS
     page = client.get("/")
     assert page.status_code == 200 and "upload-form" in page.text
 
@@ -279,5 +281,9 @@ def test_shipped_models_analysis_downloads_every_result(live_server_factory, tmp
 
         for name in RESULT_FILES:
             got = c.get(f"/v1/analyses/{job['id']}/{name}")
+            deadline = time.monotonic() + 120  # overlay.mp4 is rendered after the results are published
+            while name == "overlay.mp4" and got.status_code == 404 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                got = c.get(f"/v1/analyses/{job['id']}/{name}")
             assert got.status_code == 200 and len(got.content) > 0, name
         assert job["summary"]["frames"] > 0

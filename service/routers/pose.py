@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from service.housekeeping import scrub_paths
 from service.schemas import KeypointOut, PoseOut, Problem
 from service.state import AppState, Owner, State
 
@@ -65,7 +66,7 @@ async def pose(
     """Without a box the localiser (when shipped) finds the person, else the whole image is the box."""
     del owner
     if state.estimator is None:
-        raise HTTPException(503, f"pose model not loaded: {state.model_error or 'unknown reason'}")
+        raise HTTPException(503, scrub_paths(f"pose model not loaded: {state.model_error or 'unknown reason'}"))
     given = [x, y, w, h]
     if any(v is not None for v in given) and any(v is None for v in given):
         raise HTTPException(422, "give all of x, y, w, h or none")
