@@ -3,9 +3,12 @@
 Per recording (see ``label_recording``):
 
 * the subject is chosen and tracked by ``data_tools.subject`` (HOG detections, travel rule or
-  ``roi``); between frames it is followed by the teacher's previous keypoints (padded box) and,
-  when lost, re-found from the track (interpolated or extrapolated) or by a fresh detection
-  associated to the track's predicted position;
+  ``roi``, then the subject's path through the whole recording by motion and torso colours);
+  between frames it is followed by the teacher's previous keypoints (padded box) and, when lost,
+  re-found from the path (interpolated or extrapolated) or by a fresh detection associated to the
+  path's predicted position; a teacher result whose torso colours match another person better
+  than the subject is rejected. Sampled frames where the path had to choose between people are
+  listed in the statistics (``subject_track.choices``) and the CLI warns about them;
 * the teacher sees a tight, fixed-aspect crop of the subject, never the whole frame, so it
   cannot wander to a bigger person elsewhere; a result whose keypoint box does not sit on the
   expected box is rejected rather than labelled;
@@ -38,7 +41,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_tools.subject import PersonDetector, Track, build_tracks, choose_subject, parse_roi
+from data_tools.subject import (
+    PersonDetector,
+    SubjectChoice,
+    Track,
+    appearance_distance,
+    build_tracks,
+    choose_subject,
+    colour_histogram,
+    follow_subject,
+    other_people_models,
+    torso_region,
+)
 from gaitpose.codec import flip_keypoints
 from gaitpose.errors import InputError, NoPersonError
 from gaitpose.fsutil import write_json_atomic
@@ -54,11 +68,12 @@ from gaitpose.geometry import (
 )
 from gaitpose.labels import relative_root
 from gaitpose.manifest import read_manifest
+from gaitpose.options import parse_roi
 from gaitpose.skeleton import FLIP_INDEX, NUM_KEYPOINTS, coco_category
 
 log = logging.getLogger(__name__)
 
-PART_VERSION = 1
+PART_VERSION = 2  # 2: subject path by motion and appearance (labels of a resumed run would differ)
 
 
 @dataclass
@@ -154,6 +169,10 @@ class _Labeller:
         self.teacher_calls = 0
         self.detections_run = 0
         self.frame_ms = _frame_interval(rows)
+        self.subject_model: np.ndarray | None = None
+        self.other_models: list[np.ndarray] = []
+        self.choices: list[SubjectChoice] = []
+        self.appearance_rejected = 0
 
     # -- subject -------------------------------------------------------------------------------
     def detect(self, image_bgr: np.ndarray) -> list[tuple[np.ndarray, float]]:
@@ -169,6 +188,7 @@ class _Labeller:
         if len(sampled) < self.opts.min_track_len:
             sampled = self.rows
         detections = {}
+        appearance: dict[int, list[np.ndarray | None]] = {}
         for r in sampled:
             fi = int(r["frame_index"])
             img = images.get(fi)
@@ -180,9 +200,17 @@ class _Labeller:
                 if extra is not None and all(box_iou(extra, b) < 0.3 for b, _s in dets):
                     dets.append((extra, 0.0))
             detections[fi] = dets
-        tracks = build_tracks(detections, max_gap_frames=3 * step)
+            appearance[fi] = [colour_histogram(img, torso_region(b)) for b, _s in dets]
+        tracks = build_tracks(detections, max_gap_frames=3 * step, appearance=appearance)
         roi = parse_roi(self.opts.roi)
-        subject = choose_subject(tracks, min_len=min(self.opts.min_track_len, len(sampled)), roi=roi)
+        min_len = min(self.opts.min_track_len, len(sampled))
+        seed = choose_subject(tracks, min_len=min_len, roi=roi)
+        if seed is None:
+            return None, step
+        self.choices = _rival_walkers(tracks, seed, min_len) if roi is None else []
+        subject, self.subject_model, choices = follow_subject(detections, appearance, seed)
+        self.choices += choices
+        self.other_models = other_people_models(tracks, appearance, detections, subject)
         return subject, step
 
     def teacher_detection(self, image_bgr: np.ndarray) -> np.ndarray | None:
@@ -243,6 +271,26 @@ class _Labeller:
         sc = np.where(keep, np.clip(scores, 0.0, 1.0), 0.0).astype(np.float32)
         return FrameLabel(kp, sc, keep.copy(), bbox, dropped)
 
+    def looks_like_someone_else(self, image_bgr: np.ndarray, label: FrameLabel) -> bool:
+        """True when the torso under the label's keypoints matches another person's colours better
+        than the subject's (by a margin): the teacher followed the wrong person."""
+        if self.subject_model is None or not self.other_models:
+            return False
+        from gaitpose.skeleton import INDEX
+
+        torso = [INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+        box = keypoints_to_box(label.keypoints[torso], label.visible[torso])
+        if box is None or int(label.visible[torso].sum()) < 3:
+            return False
+        # the shoulder-hip box is the torso itself: its middle 60 % x 80 % is shirt
+        x, y, w, h = (float(v) for v in box)
+        hist = colour_histogram(image_bgr, np.array([x + 0.2 * w, y + 0.1 * h, 0.6 * w, 0.8 * h]))
+        if hist is None:
+            return False
+        own = appearance_distance(hist, self.subject_model)
+        other = min(appearance_distance(hist, m) for m in self.other_models)
+        return other + 0.1 < own
+
     # -- per frame -----------------------------------------------------------------------------
     @staticmethod
     def _plausible(label_box: np.ndarray, ref: np.ndarray | None, gate: float, roi_track: bool) -> bool:
@@ -282,6 +330,9 @@ class _Labeller:
             if track_box is not None and guide is not track_box and not self._plausible(
                 kp_box, track_box, 1.0, track.static_roi
             ):
+                continue
+            if self.looks_like_someone_else(image_bgr, label):
+                self.appearance_rejected += 1
                 continue
             return label
         return None
@@ -378,9 +429,24 @@ def label_recording(
             "last_frame": subject.last,
             "detections": len(subject),
             "travel_heights": round(subject.travel, 3),
+            "appearance_model": lab.subject_model is not None,
+            "other_people": len(lab.other_models),
+            "frames_rejected_other_person": lab.appearance_rejected,
+            "choices": [c.to_dict() for c in lab.choices],
         },
     }
     return {"recording": recording, "images": images, "annotations": annotations, "stats": stats}
+
+
+def _rival_walkers(tracks: list[Track], chosen: Track, min_len: int) -> list[SubjectChoice]:
+    """Other tracks that travel about as far as the chosen one: the travel rule had to break a tie."""
+    out = []
+    for t in tracks:
+        if t is chosen or len(t) < min_len or chosen.travel < 0.5 or t.travel < 0.9 * chosen.travel:
+            continue
+        out.append(SubjectChoice(t.first, "several_walkers", [float(v) for v in chosen.boxes[0]],
+                                 [float(v) for v in t.boxes[0]], None, None))
+    return out
 
 
 def recording_fingerprint(rows: list[dict[str, Any]], opts: LabelOptions) -> str:

@@ -73,6 +73,12 @@ def label_command(
             f"kept {s['keypoints_kept']} keypoints, dropped {s['keypoints_dropped_disagree']} by disagreement, "
             f"teacher {s['teacher_seconds']:.1f} s{tag}"
         )
+        choices = s.get("subject_track", {}).get("choices") or []
+        if choices:  # the subject path had to pick between people: say where, so a user can check
+            frames = ", ".join(str(c["frame"]) for c in choices[:8]) + (" ..." if len(choices) > 8 else "")
+            print(f"warning: {part['recording']}: chose the subject between people at {len(choices)} sampled "
+                  f"frame(s) ({frames}); see subject_track.choices in the label file, or pass --roi",
+                  file=sys.stderr)
     n_ok, n_bad = len(res.parts), len(res.failed)
     if res.labels is not None:
         print(f"wrote {out}: {len(res.labels['images'])} images, {len(res.labels['annotations'])} annotations "

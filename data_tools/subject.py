@@ -17,15 +17,28 @@ subject is, offline and without model hubs:
    then longest, track is taken. ``roi`` overrides the rule: the track with most box centres
    inside the region wins, or, when none does, the region itself becomes a static guide box.
 
-The labeller then follows the chosen track between samples with the teacher's own keypoints and
-re-detects (associating to this track's predicted position, never to the biggest person) when
-the subject is lost.
+4. ``follow_subject``: the chosen track only seeds the subject. Its appearance (HSV colour
+   histograms of the torso, per-bin median over all its detections, so a few swapped detections do
+   not define it) becomes the subject's model, and the subject's path is the cheapest path through
+   the detections of the *whole recording*: each detection costs its appearance distance to the
+   model, each step costs its distance from the nearer of the constant-velocity and the standing
+   prediction and is gated by it, and each sampled frame the subject sits out (occluded,
+   undetected) costs a penalty a little above the subject's own typical distance. So a
+   crossing where greedy association would swap the two tracks is resolved by who looks like the
+   subject, and the subject is picked up again after an occlusion. Where a second person was
+   inside the motion gate and looked nearly as alike, or where appearance overrode the closer
+   motion match, the choice is recorded (``SubjectChoice``) for the label output to report.
+
+The labeller then follows the subject path between samples with the teacher's own keypoints,
+rejects a teacher result whose torso colours match another person better than the subject, and
+re-detects (associating to the path's predicted position, never to the biggest person) when the
+subject is lost.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -147,18 +160,35 @@ def _matches(box: np.ndarray, ref: np.ndarray, centre_frac: float = 0.75) -> flo
 
 
 def build_tracks(
-    detections: dict[int, list[tuple[np.ndarray, float]]], max_gap_frames: int, centre_frac: float = 0.75
+    detections: dict[int, list[tuple[np.ndarray, float]]],
+    max_gap_frames: int,
+    centre_frac: float = 0.75,
+    appearance: dict[int, list[np.ndarray | None]] | None = None,
+    max_appearance_distance: float = 0.6,
 ) -> list[Track]:
-    """Greedy frame-to-frame association of detections (sorted by frame) into tracks."""
+    """Greedy frame-to-frame association of detections (sorted by frame) into tracks.
+
+    With ``appearance`` (torso histograms, in the order of ``detections``), a detection whose
+    colours differ from the track's last detection by more than ``max_appearance_distance``
+    (Bhattacharyya) is not associated to it, however close it is: two people passing each other
+    then stay two tracks instead of swapping.
+    """
+    last_hist: dict[int, np.ndarray] = {}
     tracks: list[Track] = []
     for frame in sorted(detections):
         live = [t for t in tracks if frame - t.last <= max_gap_frames]
         pairs = []
+        hists = (appearance or {}).get(frame) or [None] * len(detections[frame])
         for di, (box, _score) in enumerate(detections[frame]):
             for t in live:
                 pred = t.predict(frame)
                 assert pred is not None
                 s = _matches(box, pred, centre_frac)
+                ref = last_hist.get(t.track_id)
+                if s > 0 and ref is not None and hists[di] is not None and (
+                    appearance_distance(hists[di], ref) > max_appearance_distance
+                ):
+                    continue  # a different person passing close by
                 if s > 0:
                     pairs.append((s, di, t.track_id))
         used_d: set[int] = set()
@@ -170,11 +200,15 @@ def build_tracks(
             by_id[tid].add(frame, detections[frame][di][0])
             used_d.add(di)
             used_t.add(tid)
+            if hists[di] is not None:
+                last_hist[tid] = hists[di]
         for di, (box, _score) in enumerate(detections[frame]):
             if di not in used_d:
                 t = Track(len(tracks))
                 t.add(frame, box)
                 tracks.append(t)
+                if hists[di] is not None:
+                    last_hist[t.track_id] = hists[di]
     return tracks
 
 
@@ -207,14 +241,232 @@ def choose_subject(
     return max(cands, key=lambda t: (t.median_area, len(t)))
 
 
-def parse_roi(text: str | None) -> np.ndarray | None:
-    """``"X,Y,W,H"`` (pixels) -> box, or None."""
-    if not text:
+# -- appearance ------------------------------------------------------------------------------------
+
+HIST_BINS = (16, 8)  # hue x saturation: clothing colour, mostly independent of brightness
+
+
+def torso_region(box: np.ndarray) -> np.ndarray:
+    """The torso part of a person box (x, y, w, h): the middle 40 % of the width, 22-52 % of the
+    height, which is shirt for a standing person in a detector's or a keypoint box alike."""
+    x, y, w, h = (float(v) for v in box)
+    return np.array([x + 0.3 * w, y + 0.22 * h, 0.4 * w, 0.3 * h], dtype=np.float32)
+
+
+def colour_histogram(image_bgr: np.ndarray, region: np.ndarray, min_pixels: int = 64) -> np.ndarray | None:
+    """L1-normalised hue/saturation histogram of a region (x, y, w, h) of a BGR image; None when
+    the region is (almost) outside the image. Dark pixels (V < 32) carry no reliable hue and are
+    left out."""
+    h_img, w_img = image_bgr.shape[:2]
+    x0, y0 = max(0, int(region[0])), max(0, int(region[1]))
+    x1, y1 = min(w_img, int(np.ceil(region[0] + region[2]))), min(h_img, int(np.ceil(region[1] + region[3])))
+    if (x1 - x0) * (y1 - y0) < min_pixels:
         return None
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--roi must be X,Y,W,H in pixels, got {text!r}") from None
-    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0:
-        raise ValueError(f"--roi must be X,Y,W,H with positive W and H, got {text!r}")
-    return np.array(vals, dtype=np.float32)
+    hsv = cv2.cvtColor(np.ascontiguousarray(image_bgr[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV)
+    mask = (hsv[..., 2] >= 32).astype(np.uint8)
+    if int(mask.sum()) < min_pixels // 2:
+        mask = None  # a black shirt: its (dark) pixels are its colour
+    hist = cv2.calcHist([hsv], [0, 1], mask, list(HIST_BINS), [0, 180, 0, 256]).astype(np.float32)
+    total = float(hist.sum())
+    return hist / total if total > 0 else None
+
+
+def appearance_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance of two normalised histograms: 0 identical, 1 disjoint."""
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def appearance_model(hists: list[np.ndarray | None]) -> np.ndarray | None:
+    """Per-bin median of a person's histograms (renormalised): robust to a minority of wrong ones."""
+    ok = [h for h in hists if h is not None]
+    if not ok:
+        return None
+    med = np.median(np.stack(ok), axis=0).astype(np.float32)
+    total = float(med.sum())
+    return med / total if total > 0 else np.mean(np.stack(ok), axis=0).astype(np.float32)
+
+
+# -- the subject over the whole recording ----------------------------------------------------------
+
+
+@dataclass
+class SubjectChoice:
+    """A sampled frame where following the subject needed a decision a user may want to check."""
+
+    frame: int
+    reason: str  # "similar_appearance" | "appearance_over_motion" | "several_walkers"
+    chosen_box: list[float]
+    other_box: list[float]
+    chosen_distance: float | None  # appearance distance to the subject model
+    other_distance: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "frame": self.frame,
+            "reason": self.reason,
+            "chosen_box": [round(v, 1) for v in self.chosen_box],
+            "other_box": [round(v, 1) for v in self.other_box],
+            "chosen_distance": None if self.chosen_distance is None else round(self.chosen_distance, 3),
+            "other_distance": None if self.other_distance is None else round(self.other_distance, 3),
+        }
+
+
+@dataclass
+class FollowParams:
+    """Costs of ``follow_subject`` (appearance distances are 0..1 Bhattacharyya)."""
+
+    skip_cost: float | None = None  # per sampled frame without the subject: a detection looking worse is
+    # not taken. None: the subject's own typical distance to its model (median over the seed) + skip_margin
+    skip_margin: float = 0.25
+    motion_weight: float = 0.5  # per body height off the constant-velocity prediction
+    gate: float = 0.45  # max offset from the prediction, body heights, for a one-sample step ...
+    gate_per_sample: float = 0.3  # ... plus this per further sample
+    max_skip: int = 6  # sampled frames the subject may be missing between two detections
+    similar: float = 0.08  # appearance margin under which a rival in the gate counts as a choice
+    unknown_distance: float = 0.35  # appearance cost of a detection without a usable histogram
+
+
+def follow_subject(
+    detections: dict[int, list[tuple[np.ndarray, float]]],
+    appearance: dict[int, list[np.ndarray | None]],
+    seed: Track,
+    params: FollowParams | None = None,
+) -> tuple[Track, np.ndarray | None, list[SubjectChoice]]:
+    """The subject's path over the whole recording (see the module docstring, rule 4).
+
+    Returns (path as a Track, the subject's appearance model, choices). A static ROI track, or a
+    seed whose detections have no histogram, is returned unchanged.
+    """
+    p = params or FollowParams()
+    frames = sorted(detections)
+    if seed.static_roi or not frames:
+        return seed, None, []
+    seed_hists = []
+    for f, b in zip(seed.frames, seed.boxes, strict=True):
+        for (box, _s), h in zip(detections.get(f, []), appearance.get(f, []), strict=False):
+            if np.allclose(box, b):
+                seed_hists.append(h)
+                break
+    model = appearance_model(seed_hists)
+    if model is None:
+        return seed, None, []
+    if p.skip_cost is None:  # how alike the subject looks to itself depends on light, clothes and the detector
+        own = np.median([appearance_distance(h, model) for h in seed_hists if h is not None])
+        p = replace(p, skip_cost=float(np.clip(own + p.skip_margin, 0.4, 0.7)))
+    assert p.skip_cost is not None
+    nodes: list[tuple[int, int, np.ndarray, float]] = []  # (sample index, frame, box, appearance cost)
+    by_sample: list[list[int]] = []
+    for t, f in enumerate(frames):
+        ids = []
+        hists = appearance.get(f) or [None] * len(detections[f])
+        for (box, _s), h in zip(detections[f], hists, strict=True):
+            cost = p.unknown_distance if h is None else appearance_distance(h, model)
+            ids.append(len(nodes))
+            nodes.append((t, f, np.asarray(box, np.float32), cost))
+        by_sample.append(ids)
+    n_t = len(frames)
+    best = np.full(len(nodes), np.inf)
+    prev = np.full(len(nodes), -1)
+    vel = np.zeros((len(nodes), 2))
+    for i, (t, _f, _box, cost) in enumerate(nodes):  # nodes are in sample order: a forward pass is a DAG pass
+        best[i] = p.skip_cost * t + cost
+        for s_back in range(1, p.max_skip + 2):
+            if t - s_back < 0:
+                break
+            for j in by_sample[t - s_back]:
+                if not np.isfinite(best[j]):
+                    continue
+                step = _step_cost(nodes[j], vel[j], nodes[i], s_back, p)
+                if step is None:
+                    continue
+                total = best[j] + step + p.skip_cost * (s_back - 1) + cost
+                if total < best[i]:
+                    best[i], prev[i] = total, j
+        if prev[i] >= 0:
+            j = int(prev[i])
+            vel[i] = (box_center(nodes[i][2]) - box_center(nodes[j][2])) / max(nodes[i][1] - nodes[j][1], 1)
+    if not nodes:
+        return seed, model, []
+    end = int(np.argmin([best[i] + p.skip_cost * (n_t - 1 - nodes[i][0]) for i in range(len(nodes))]))
+    chain = []
+    while end >= 0:
+        chain.append(end)
+        end = int(prev[end])
+    chain.reverse()
+    path = Track(seed.track_id)
+    for i in chain:
+        path.add(nodes[i][1], nodes[i][2])
+    choices = _choices(nodes, by_sample, chain, vel, p)
+    return path, model, choices
+
+
+def _step_cost(a: tuple[int, int, np.ndarray, float], va: np.ndarray, b: tuple[int, int, np.ndarray, float],
+               samples: int, p: FollowParams) -> float | None:
+    """Motion cost of the subject going from detection ``a`` to ``b``; None outside the gate."""
+    ratio = float(b[2][3]) / max(float(a[2][3]), 1.0)
+    if not 0.6 <= ratio <= 1.67:
+        return None
+    off = _offset(a, va, b) / max(float(a[2][3]), 1.0)
+    if off > p.gate + p.gate_per_sample * (samples - 1):
+        return None
+    return p.motion_weight * off
+
+
+def _offset(a: tuple[int, int, np.ndarray, float], va: np.ndarray, b: tuple[int, int, np.ndarray, float]) -> float:
+    """Pixels between ``b`` and where the subject at ``a`` should be: the nearer of the constant
+    velocity prediction and the standing-still one (people stop and turn at the end of a walkway)."""
+    cb, ca = box_center(b[2]), box_center(a[2])
+    return float(min(np.linalg.norm(cb - (ca + va * (b[1] - a[1]))), np.linalg.norm(cb - ca)))
+
+
+def _choices(nodes: list[tuple[int, int, np.ndarray, float]], by_sample: list[list[int]], chain: list[int],
+             vel: np.ndarray, p: FollowParams) -> list[SubjectChoice]:
+    out = []
+    for k, i in enumerate(chain):
+        if k == 0:
+            continue
+        j = chain[k - 1]
+        t, f, box, cost = nodes[i]
+        off_i = _offset(nodes[j], vel[j], nodes[i])
+        for o in by_sample[t]:
+            if o == i:
+                continue
+            step = _step_cost(nodes[j], vel[j], nodes[o], t - nodes[j][0], p)
+            if step is None or box_iou(nodes[o][2], box) > 0.7:  # outside the gate, or the same person twice
+                continue
+            off_o = _offset(nodes[j], vel[j], nodes[o])
+            reason = None
+            if nodes[o][3] - cost < p.similar:
+                reason = "similar_appearance"
+            elif off_o < off_i + 0.1 * float(box[3]):  # motion could not tell them apart, or preferred the other
+                reason = "appearance_over_motion"
+            if reason:
+                out.append(SubjectChoice(f, reason, [float(v) for v in box], [float(v) for v in nodes[o][2]],
+                                         float(cost), float(nodes[o][3])))
+                break
+    return out
+
+
+def other_people_models(tracks: list[Track], appearance: dict[int, list[np.ndarray | None]],
+                        detections: dict[int, list[tuple[np.ndarray, float]]], subject: Track,
+                        min_len: int = 2) -> list[np.ndarray]:
+    """Appearance models of the people who are not the subject, for the labeller's per-frame check
+    that its keypoints sit on the subject. A detection overlapping the subject's path (its box at
+    that frame, interpolated between samples) is the subject seen twice (a second detector, a
+    fragment of its track) and does not count."""
+    out = []
+    for t in tracks:
+        hists = []
+        for f, b in zip(t.frames, t.boxes, strict=True):
+            ref = subject.box_at(f)
+            if ref is not None and box_iou(b, ref) > 0.3:
+                continue
+            for (box, _s), h in zip(detections.get(f, []), appearance.get(f, []), strict=False):
+                if np.allclose(box, b):
+                    hists.append(h)
+                    break
+        if len([h for h in hists if h is not None]) >= min_len:
+            m = appearance_model(hists)
+            if m is not None:
+                out.append(m)
+    return out

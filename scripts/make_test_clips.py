@@ -1,6 +1,7 @@
 """Trim the small test clips committed under tests/data from ../shared/data/videos.
 
-Run once by a maintainer: python scripts/make_test_clips.py ../shared/data/videos tests/data
+Run once by a maintainer: python scripts/make_test_clips.py ../shared/data/videos tests/data [NAME ...]
+(with names, only those clips are re-made, so the others keep their bytes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ CLIPS = {
     # name: (source, first frame, last frame (exclusive), output width, step)
     "sports2d_walk.mp4": ("sports2d_demo.mp4", 30, 210, 640, 1),
     "pose2sim_cam01.mp4": ("pose2sim_single_cam01.mp4", 0, 100, 270, 2),
+    # two people: the man on the force plates and a woman standing behind him (subject-tracking tests)
+    "pose2sim_cam02_two_people.mp4": ("pose2sim_single_cam02.mp4", 0, 100, 360, 2),
 }
 
 
@@ -42,7 +45,13 @@ def trim(src: Path, dst: Path, start: int, stop: int, width: int, step: int) -> 
 def main() -> None:
     src_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
     out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = set(sys.argv[3:]) or set(CLIPS)
+    unknown = wanted - set(CLIPS)
+    if unknown:
+        raise SystemExit(f"unknown clip(s) {sorted(unknown)}; known: {sorted(CLIPS)}")
     for name, (src, a, b, width, step) in CLIPS.items():
+        if name not in wanted:
+            continue
         trim(src_dir / src, out_dir / name, a, b, width, step)
 
 
