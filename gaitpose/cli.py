@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "gaitpose.export.cli",  # export, quantize
     "gaitpose.analyze_cli",  # analyze, train-localizer
     "gaitpose.bench_cli",  # bench
+    "gaitpose.gait_cli",  # gait (keypoints/TRC/C3D files)
     "gaitpose.specialise_cli",  # specialise
 )
 

@@ -16,8 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gaitpose.gait.angles import JOINTS, normalize_cycles, sagittal_angles
-from gaitpose.gait.events import GaitEvent, detect_events, segment_direction, walking_segments
+from gaitpose.gait.angles import JOINTS, PLAUSIBLE_RANGES_DEG, normalize_cycles, sagittal_angles
+from gaitpose.gait.events import (
+    GaitEvent,
+    detect_events,
+    facing_direction,
+    refine_heel_strikes,
+    segment_direction,
+    treadmill_segments,
+    walking_segments,
+)
 from gaitpose.gait.filters import _quiet_nan_warnings, clean_trajectories, fill_gaps, hampel
 from gaitpose.gait.lift3d import backproject
 from gaitpose.gait.metrics import compute_metrics
@@ -47,6 +55,8 @@ class GaitResult:
     warnings: list[str] = field(default_factory=list)
     segment_directions: list[int] = field(default_factory=list)
     fps: float = 0.0
+    mode: str = "overground"  # "overground" | "treadmill"
+    angles_rejected: dict = field(default_factory=dict)  # see reject_implausible_angles
 
     @property
     def walking_found(self) -> bool:
@@ -66,6 +76,8 @@ class GaitResult:
             "metrics": self.metrics,
             "cycles": self.cycles,
             "warnings": list(self.warnings),
+            "mode": self.mode,
+            "angles_rejected": self.angles_rejected,
         }
         if include_series:
             out["angles"] = {k: v.tolist() for k, v in self.angles.items()}
@@ -129,6 +141,49 @@ def _angle_summary(angles: dict[str, np.ndarray], cycles: dict[str, dict], segme
     return out
 
 
+ANGLE_RANGES_SOURCE = (
+    "AAOS adult ranges of motion (Greene & Heckman 1994; Norkin & White 2016): hip flexion 120 / extension 30, "
+    "knee flexion 135 / hyperextension 10, ankle dorsiflexion 20 / plantarflexion 50 deg"
+)
+
+
+def reject_implausible_angles(
+    angles: dict[str, np.ndarray], ranges: dict[str, tuple[float, float]] | None = None
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Set angles outside physiological ranges to NaN; returns (angles, counts).
+
+    Why: an angle no joint can reach (ankle -195, knee -22) is a keypoint error (heel and toe
+    swapped, a knee on the wrong leg), and averaging it into a cycle curve or a peak value gives
+    a report a clinician could act on. The ranges are :data:`gaitpose.gait.angles.PLAUSIBLE_RANGES_DEG`
+    (AAOS ranges of motion, see ``ANGLE_RANGES_SOURCE``), the same ones ``gaitpose evaluate`` uses
+    for its implausible-angle share. Counts: samples per joint, frames with at least one angle
+    dropped, and frames that had any angle.
+    """
+    r = dict(PLAUSIBLE_RANGES_DEG if ranges is None else ranges)
+    out: dict[str, np.ndarray] = {}
+    per: dict[str, int] = {}
+    any_bad: np.ndarray | None = None
+    any_angle: np.ndarray | None = None
+    for name, v in angles.items():
+        lo, hi = r[name.split("_")[0]]
+        v = np.asarray(v, dtype=np.float64).copy()
+        fin = np.isfinite(v)
+        bad = fin & ((v < lo) | (v > hi))
+        v[bad] = np.nan
+        out[name] = v
+        per[name] = int(bad.sum())
+        any_bad = bad if any_bad is None else any_bad | bad
+        any_angle = fin if any_angle is None else any_angle | fin
+    counts = {
+        "frames": int(any_bad.sum()) if any_bad is not None else 0,
+        "frames_with_angles": int(any_angle.sum()) if any_angle is not None else 0,
+        "samples": per,
+        "ranges_deg": {k: list(v) for k, v in r.items()},
+        "source": ANGLE_RANGES_SOURCE,
+    }
+    return out, counts
+
+
 def analyze_gait(
     kpts: np.ndarray,
     scores: np.ndarray,
@@ -139,12 +194,32 @@ def analyze_gait(
     height_cm: float | None = None,
     min_score: float = 0.3,
     cutoff_hz: float = 6.0,
+    mode: str = "auto",
+    treadmill_speed: float | None = None,
+    scale_m_per_px: float | None = None,
+    refine_heel_strike: bool = True,
+    reject_implausible: bool = True,
 ) -> GaitResult:
     """Analyse one person's keypoint trajectories (T, 21, 2) px with scores (T, 21) at ``fps``.
 
-    Raises ``ValueError`` only for malformed arrays; a recording without walking returns a result
-    with ``walking_found`` False, empty events and a warning.
+    Result: ``events`` (each with ``foot``, ``event``, ``time_s``), ``walking_found``,
+    ``metrics["cadence_steps_per_min"]`` and the rest of :func:`compute_metrics`, angles and
+    cycles, ``mode`` ("overground" | "treadmill") and ``angles_rejected`` (see
+    :func:`reject_implausible_angles`).
+
+    ``mode="auto"`` looks for overground walking (the pelvis travels) and, where there is none,
+    for treadmill walking (the feet cycle while the pelvis stays; :func:`treadmill_segments`);
+    "overground" / "treadmill" force one. ``treadmill_speed`` (m/s) gives a treadmill walk's
+    speed and step lengths in metres. ``scale_m_per_px``: a known scale (motion capture).
+    ``refine_heel_strike``: move Zeni heel strikes to the heel's contact
+    (:func:`refine_heel_strikes`). ``reject_implausible``: drop angles outside physiological
+    ranges. Raises ``ValueError`` only for malformed arrays or options; a recording without
+    walking returns a result with ``walking_found`` False, empty events and a warning.
     """
+    if mode not in ("auto", "overground", "treadmill"):
+        raise ValueError(f"mode must be auto, overground or treadmill, got {mode!r}")
+    if treadmill_speed is not None and not (0 < treadmill_speed < 10):
+        raise ValueError(f"treadmill speed must be in m/s between 0 and 10, got {treadmill_speed}")
     k = np.asarray(kpts, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
     if k.ndim != 3 or k.shape[1:] != (NUM_KEYPOINTS, 2):
@@ -163,16 +238,26 @@ def analyze_gait(
         warnings.append(f"left/right legs were swapped by the detector on {swapped.size} frame(s); corrected")
     clean, _valid = clean_trajectories(k, s, fps, min_score=min_score, cutoff_hz=cutoff_hz)
 
-    segments = walking_segments(clean, fps)
+    segments = walking_segments(clean, fps) if mode != "treadmill" else []
     seg_dirs = [segment_direction(clean, seg) for seg in segments]
+    walk_mode = "overground"
+    if not segments and mode != "overground":
+        segments = treadmill_segments(clean, fps)
+        seg_dirs = [facing_direction(clean, seg) for seg in segments]
+        if segments:
+            walk_mode = "treadmill"
+            warnings.append("treadmill walking: the feet cycle while the pelvis stays; events relative to the pelvis")
     if segments:
         lengths = np.array([b - a for a, b in segments], dtype=np.float64)
         dom = float(np.sum(lengths * np.array(seg_dirs)))
         direction = int(np.sign(dom))
     else:
         direction = 0
-        warnings.append("no walking found: the pelvis never moved steadily for 1 s or more (side view needed)")
-    events = detect_events(clean, fps, segments) if segments else []
+        warnings.append("no walking found: the pelvis never moved steadily for 1 s or more and the feet did not "
+                        "cycle in place for 2 s or more (side view needed)")
+    events = detect_events(clean, fps, segments, directions=seg_dirs) if segments else []
+    if refine_heel_strike and events:
+        events = refine_heel_strikes(events, clean, fps)
     if segments and not any(e.event == "heel_strike" for e in events):
         warnings.append("walking found but no heel strikes detected (feet hidden or too few steps)")
     n_break = _alternation_breaks(events, segments)
@@ -191,7 +276,12 @@ def analyze_gait(
             if not np.isfinite(kpts3d).any():
                 warnings.append("no valid depth at the keypoints; depth ignored")
                 kpts3d = None
-    metrics = compute_metrics(events, clean, fps, kpts3d=kpts3d, height_cm=height_cm, segments=segments)
+    metrics = compute_metrics(events, clean, fps, kpts3d=kpts3d, height_cm=height_cm, segments=segments,
+                              directions=seg_dirs, scale_m_per_px=scale_m_per_px,
+                              treadmill=walk_mode == "treadmill", treadmill_speed=treadmill_speed)
+    metrics["mode"] = walk_mode
+    if walk_mode == "treadmill" and treadmill_speed is None and segments and metrics["units"] == "relative":
+        warnings.append("treadmill: pass the belt speed (--treadmill-speed m/s) for speed and step length in metres")
     units = metrics["units"]
     if units == "relative" and segments:
         warnings.append(
@@ -201,6 +291,16 @@ def analyze_gait(
     per_frame_dir = _per_frame_direction(k.shape[0], segments, seg_dirs)
     with _quiet_nan_warnings():
         angles = sagittal_angles(clean, per_frame_dir)
+    rejected: dict = {}
+    if reject_implausible:
+        angles, rejected = reject_implausible_angles(angles)
+        if rejected["frames"]:
+            r = rejected["ranges_deg"]
+            warnings.append(
+                f"{rejected['frames']} of {rejected['frames_with_angles']} frame(s) had a joint angle outside "
+                f"physiological ranges (hip {r['hip'][0]:g}..{r['hip'][1]:g}, knee {r['knee'][0]:g}..{r['knee'][1]:g}, "
+                f"ankle {r['ankle'][0]:g}..{r['ankle'][1]:g} deg; AAOS): those angles are left out")
+        metrics["angles_rejected"] = rejected
     cycles: dict[str, dict] = {}
     for name in JOINTS:
         side = name.split("_")[1]
@@ -227,4 +327,6 @@ def analyze_gait(
         warnings=warnings,
         segment_directions=seg_dirs,
         fps=float(fps),
+        mode=walk_mode,
+        angles_rejected=rejected,
     )

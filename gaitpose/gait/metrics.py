@@ -97,6 +97,27 @@ def _displacement(p: np.ndarray, s0: int, s1: int, fps: float) -> tuple[np.ndarr
     return (disp, dur) if dur > 0 else None
 
 
+def _belt_speeds(k: np.ndarray, events: Sequence[GaitEvent], fps: float, d: int) -> list[float]:
+    """Belt speed (px/s) from each stance phase: the stance ankle moves backwards with the belt.
+
+    Middle half of each stance (heel strike to the same foot's toe off), median backward velocity.
+    """
+    out = []
+    for f in ("left", "right"):
+        x = k[:, INDEX[f"{f}_ankle"], 0]
+        hs = sorted(e.time_s * fps for e in events if e.foot == f and e.event == "heel_strike")
+        to = sorted(e.time_s * fps for e in events if e.foot == f and e.event == "toe_off")
+        for a in hs:
+            nxt = [t for t in to if a < t < a + MAX_STEP_S * fps]
+            if not nxt:
+                continue
+            lo, hi = int(np.ceil(a + 0.25 * (nxt[0] - a))), int(np.floor(a + 0.75 * (nxt[0] - a)))
+            seg = x[lo : hi + 1]
+            if hi - lo >= 2 and np.isfinite(seg).all():
+                out.append(float(np.median(-np.gradient(seg) * fps * d)))
+    return out
+
+
 def compute_metrics(
     events: Sequence[GaitEvent],
     kpts: np.ndarray,
@@ -105,8 +126,19 @@ def compute_metrics(
     kpts3d: np.ndarray | None = None,
     height_cm: float | None = None,
     segments: list[tuple[int, int]] | None = None,
+    directions: Sequence[int] | None = None,
+    scale_m_per_px: float | None = None,
+    treadmill: bool = False,
+    treadmill_speed: float | None = None,
 ) -> dict:
     """Spatio-temporal metrics as a JSON-serialisable dict (NaN -> None; see module docstring).
+
+    ``directions``: walking direction per segment (default: the pelvis's travel; a treadmill
+    walker's comes from the feet). ``scale_m_per_px``: a known scale (motion capture in mm:
+    0.001), length source "calibrated". ``treadmill``: the pelvis does not travel, so walking speed
+    is ``treadmill_speed`` (m/s) when given, else the belt speed measured from the stance feet;
+    with ``treadmill_speed`` step and stride lengths are speed x step / stride time (what the same
+    steps would cover overground), length source "treadmill_speed".
 
     Keys: walking_found, units ("m" | "relative"), length_source ("depth" | "height" |
     "leg_length"), cadence_steps_per_min, step_time_s / stride_time_s / stance_pct / swing_pct /
@@ -128,9 +160,13 @@ def compute_metrics(
     dist_total, dur_total = 0.0, 0.0
 
     # length source and scale
-    if kpts3d is not None:
+    if treadmill and treadmill_speed is not None and treadmill_speed > 0:
+        scale, source, units = None, "treadmill_speed", "m"
+    elif kpts3d is not None:
         source, units = "depth", "m"
         scale = None
+    elif scale_m_per_px is not None and scale_m_per_px > 0:
+        scale, source, units = float(scale_m_per_px), "calibrated", "m"
     elif height_cm is not None and height_cm > 0:
         walk = np.zeros(k.shape[0], dtype=bool)
         for a, b in segments:
@@ -150,15 +186,19 @@ def compute_metrics(
             p3 = np.nanmean(k3[:, [INDEX["left_hip"], INDEX["right_hip"]]], axis=1)
 
     n_steps = 0
-    for seg in segments:
+    belt: list[float] = []
+    for i_seg, seg in enumerate(segments):
         s0, s1 = seg
-        d = segment_direction(k, seg)
+        d = int(directions[i_seg]) if directions is not None else segment_direction(k, seg)
         evs = [e for e in events if s0 <= e.frame < s1]
         hs = {f: sorted(e.time_s * fps for e in evs if e.foot == f and e.event == "heel_strike") for f in per}
         to = {f: sorted(e.time_s * fps for e in evs if e.foot == f and e.event == "toe_off") for f in per}
         # walking direction (unit vector in 3D, image x in 2D) and pelvis displacement
         u3 = None
         disp_s = _displacement(p3 if p3 is not None else pelvis(k)[:, :1], s0, s1, fps)
+        if treadmill:
+            disp_s = None
+            belt += _belt_speeds(k, evs, fps, d)
         if disp_s is not None:
             disp, dur = disp_s
             norm = float(np.linalg.norm(disp))
@@ -170,6 +210,8 @@ def compute_metrics(
 
         def length(side_a: str, ta: float, side_b: str, tb: float) -> float:
             """Distance from side_b's heel at tb to side_a's heel at ta along the walking direction."""
+            if source == "treadmill_speed":
+                return float("nan")  # set from speed x time below
             if p3 is not None:
                 if u3 is None:  # noqa: B023 - evaluated within this segment's iteration
                     return float("nan")
@@ -185,7 +227,8 @@ def compute_metrics(
                 if dt > MAX_STRIDE_S:
                     continue
                 stride_t[f].append(dt)
-                stride_len[f].append(length(f, b, f, a))
+                stride_len[f].append(treadmill_speed * dt if source == "treadmill_speed" else
+                                     float("nan") if treadmill else length(f, b, f, a))
                 to_in = [x for x in to[f] if a < x < b]
                 if to_in:
                     stance[f].append(100.0 * (to_in[0] - a) / (b - a))
@@ -202,7 +245,7 @@ def compute_metrics(
                 continue
             n_steps += 1
             step_t[fb].append(dt)
-            step_len[fb].append(length(fb, tb, fa, tb))
+            step_len[fb].append(treadmill_speed * dt if source == "treadmill_speed" else length(fb, tb, fa, tb))
 
     def lr(d: dict[str, list[float]]) -> dict:
         left, right = _mean(d["left"]), _mean(d["right"])
@@ -215,7 +258,7 @@ def compute_metrics(
         "walking_found": bool(segments),
         "units": units,
         "length_source": source,
-        "scale_m_per_px": scale if source == "height" else None,
+        "scale_m_per_px": scale if source in ("height", "calibrated") else None,
         "n_segments": len(segments),
         "n_steps": n_steps,
         "n_strides": n_strides,
@@ -229,6 +272,19 @@ def compute_metrics(
         "stride_length": lr(stride_len),
         "walking_speed": dist_total / dur_total if dur_total > 0 else None,
     }
+    if treadmill:
+        if source == "treadmill_speed":
+            metrics["walking_speed"] = float(treadmill_speed)  # type: ignore[arg-type]
+        else:
+            b = _mean(belt)
+            metrics["walking_speed"] = None if b is None or scale is None else b * scale
+        metrics["walking_speed_source"] = "treadmill_speed" if source == "treadmill_speed" else "belt (stance feet)"
+        if source != "treadmill_speed":  # a treadmill stride is two steps: the heel returns to where it was
+            for f in ("left", "right"):
+                o = "right" if f == "left" else "left"
+                a, b2 = _mean(step_len[f]), _mean(step_len[o])
+                stride_len[f] = [a + b2] if a is not None and b2 is not None else []
+            metrics["stride_length"] = lr(stride_len)
     sl = metrics["step_length"]
     metrics["symmetry"] = symmetry_index(metrics["step_time_s"]["left"], metrics["step_time_s"]["right"])
     metrics["symmetry_detail"] = {

