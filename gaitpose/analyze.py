@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,9 @@ def analyze_video(
             ),
             warnings=list(dict.fromkeys([*warnings, *gait.warnings])),  # each warning once
         )
-        with staged_dir(out_dir, overwrite=overwrite) as tmp:
+        with staged_dir(out_dir, overwrite=overwrite) as tmp, ThreadPoolExecutor(1) as pool:
+            # The report's stills decode their frames again: on the second core, while this one plots.
+            stills = pool.submit(_stills, res)
             _write_data(tmp, res)
             report(loop_share + 0.08)
             if overlay:
@@ -161,7 +164,7 @@ def analyze_video(
                     max_side=overlay_size, prefetch_frames=prefetch_frames)
             res.processing.stage_seconds["outputs"] = time.perf_counter() - t_outputs
             res.processing.elapsed_s = time.perf_counter() - t_start
-            _write_report(tmp, res, overlay=overlay)
+            _write_report(tmp, res, overlay=overlay, stills=stills.result())
             _publishable(tmp)
     res.files = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
     report(1.0)
@@ -195,10 +198,15 @@ def _write_data(tmp: Path, res: AnalysisResult) -> None:
     plot_angle_cycles(gait.cycles, tmp / "angles_cycle.png", toe_off_pct=toe_off_pct(gait.metrics))
 
 
-def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool) -> None:
+def _stills(res: AnalysisResult) -> list[dict[str, str]]:
+    from gaitpose.report.keyframes import heel_strike_stills
+
+    return heel_strike_stills(res.video, res.drawn_keypoints(), res.track.scores, res.gait.events)
+
+
+def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool, stills: list[dict[str, str]]) -> None:
     """metrics.json and the HTML report (they carry the run's timings, so they come last)."""
     from gaitpose.report import write_report
-    from gaitpose.report.keyframes import heel_strike_stills
     from gaitpose.report.writers import write_json
 
     gait, metrics = res.gait, res.metrics_dict()
@@ -208,7 +216,7 @@ def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool) -> None:
         events=gait.events, warnings=res.warnings, model_info=metrics["model"],
         angles_png=tmp / "angles.png", cycles_png=tmp / "angles_cycle.png",
         overlay_name="overlay.mp4" if overlay else None, session={"direction": gait.direction},
-        stills=heel_strike_stills(res.video, res.drawn_keypoints(), res.track.scores, gait.events),
+        stills=stills,
     )
 
 
