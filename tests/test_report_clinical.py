@@ -115,6 +115,20 @@ def test_impossible_joint_angle_is_flagged_as_a_keypoint_error():
     assert any("keypoint error" in f["text"] for f in view["flags"])
 
 
+def test_treadmill_mode_and_rejected_angles_are_shown():
+    m = _metrics(mode="treadmill", angles_rejected={
+        "frames": 7, "frames_with_angles": 150, "samples": {"ankle_left": 5, "knee_right": 2}, "source": "AAOS"})
+    view = build_clinical_view(m)
+    assert {r["label"]: r["value"] for r in view["session"]}["Walking mode"] == "treadmill"
+    rej = {(r["joint"], r["side"]): r["rejected"] for r in view["angles"]["rows"]}
+    assert rej[("Ankle dorsiflexion", "left")] == "5 frames" and rej[("Hip flexion", "left")] == "0 frames"
+    assert "7 of 150 frames" in view["angles"]["rejected_note"]
+    from gaitpose.report.html import render_report
+
+    page = render_report(view)
+    assert "<th>Rejected</th>" in page and "7 of 150 frames" in page
+
+
 def test_no_walking_gives_no_table_and_says_so():
     view = build_clinical_view({"walking_found": False, "units": "relative", "warnings": ["no walking found"]})
     assert view["spatiotemporal"]["rows"] == [] and not view["walking_found"]

@@ -131,6 +131,16 @@ def test_result_view_is_a_clinical_report_with_the_skeleton_over_the_video(tmp_p
             assert "symmetry_detail" not in text and "stage_seconds" not in text
             assert not errors, errors
 
+            # the printable report opens styled (its inline stylesheet is allowed by the page's CSP)
+            with page.context.expect_page(timeout=15_000) as opened:
+                page.click("#report-link")
+            report = opened.value
+            report.wait_for_load_state()
+            assert "Spatio-temporal parameters" in report.inner_text("body")
+            bg = report.eval_on_selector(".disclaimer", "e => getComputedStyle(e).backgroundColor")
+            assert bg not in ("rgba(0, 0, 0, 0)", "transparent"), "report.html lost its stylesheet"
+            report.close()
+
             # printed, nothing sits in a scroll box that would cut it off
             page.emulate_media(media="print")
             clipped = page.evaluate("""() => [...document.querySelectorAll('#result *')].filter((e) => {

@@ -141,7 +141,7 @@ def _flag_row(row: Mapping[str, Any], ref: norm.Reference | None, plaus: tuple[f
     if values_level == IMPLAUSIBLE and plaus is not None:
         text += f" is beyond what walking produces ({plaus[0]:g}–{plaus[1]:g}): likely a detection error."
     elif parts and ref is not None:
-        nd = row["decimals"]
+        nd = 2 if ref.mean < 10 else 0  # as the reference column prints it
         text += f" (healthy adults {ref.low:.{nd}f}–{ref.high:.{nd}f})."
     if st["symmetry"] == IMPLAUSIBLE:
         text += (f" Left {row['left']} vs right {row['right']}: symmetry index {row['symmetry']}, an implausible "
@@ -194,6 +194,8 @@ def _cross_checks(m: Mapping[str, Any], units: str, flags: list[dict[str, str]])
 
 def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str, Any]]:
     angles = m.get("angles") or {}
+    rej = m.get("angles_rejected")
+    rejected = rej.get("samples") if isinstance(rej, Mapping) else None
     rows = []
     for joint in ("hip", "knee", "ankle"):
         peaks = norm.reference_peaks(joint)
@@ -217,16 +219,27 @@ def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str,
                 else:
                     status = OK
             n = s.get("n_cycles")
-            extra = {k: v for k, v in s.items() if "reject" in str(k)}
+            n_rej = (rejected or {}).get(f"{joint}_{side}")
             rows.append({
                 "joint": JOINT_LABELS[joint], "side": side,
                 "min": fmt(vmin, 0), "max": fmt(vmax, 0), "range": fmt(vrange, 0),
                 "reference": f"{peaks['min']:.0f} to {peaks['max']:.0f} (range {peaks['range']:.0f})",
                 "cycles": "–" if n is None else str(int(n)),
-                "rejected": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in extra.items()),
+                "rejected": "" if rejected is None else f"{int(n_rej or 0)} frames",
                 "status": status, "note": norm.ANGLE_NOTES[joint],
             })
     return rows
+
+
+def _rejected_note(rej: Any) -> str:
+    """One sentence on angles dropped as physiologically impossible (keypoint errors), if any."""
+    if not isinstance(rej, Mapping) or not rej.get("frames"):
+        return ""
+    total = rej.get("frames_with_angles")
+    of = f" of {int(total)}" if total else ""
+    src = f" ({rej['source']})" if rej.get("source") else ""
+    return (f"Angles outside physiological ranges{src} were left out as keypoint errors in {int(rej['frames'])}{of} "
+            "frames; the Rejected column counts them per joint.")
 
 
 def _event_rows(events: Sequence[Any]) -> list[dict[str, str]]:
@@ -335,6 +348,7 @@ def build_clinical_view(
             "note": ("Degrees, sagittal plane, flexion and dorsiflexion positive; peaks of the cycle-averaged "
                      "curve (the same curves as the plot). Reference: peaks of the normative mean curve."),
             "toe_off": {k: f"{v:.0f} %" for k, v in toe.items()},
+            "rejected_note": _rejected_note(metrics.get("angles_rejected")),
         },
         "events": _event_rows(events),
         "stills": [dict(s) for s in stills],

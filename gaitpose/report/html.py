@@ -41,7 +41,8 @@ th{background:#f1f3f7;font-weight:600} td:first-child,th:first-child{text-align:
 .warn{background:#f4f6fa;border-left:4px solid #8a94a8;padding:6px 10px;margin:4px 0}
 .disclaimer{background:#fdecec;border-left:4px solid #c62828;padding:8px 12px;margin:12px 0;font-weight:600}
 .muted{color:#5b6475;font-size:12.5px} img{max-width:100%}
-.stills{display:flex;flex-wrap:wrap;gap:10px} .stills figure{margin:0} .stills img{height:240px;border:1px solid #ccc}
+.stills{display:flex;flex-wrap:wrap;gap:10px} .stills figure{margin:0;width:min-content}
+.stills img{height:240px;border:1px solid #ccc}
 .stills figcaption{font-size:12px;color:#444}
 .events{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start} .events table{margin:0}
 .legend{font-size:12px;color:#444}
@@ -101,8 +102,9 @@ def _angle_table(view: Mapping[str, Any]) -> str:
     toe = view["angles"].get("toe_off") or {}
     toe_txt = ("Toe-off at " + ", ".join(f"{v} ({k})" for k, v in toe.items()) + " of the cycle (dotted lines). "
                if toe else "")
+    rej = view["angles"].get("rejected_note") or ""
     return (f"<table class=st>{head}{body}</table><p class=muted>{_e(view['angles']['note'])} {_e(toe_txt)}"
-            + "".join(f"Hip: {_e(n)}." for n in notes) + "</p>")
+            + "".join(f"Hip: {_e(n)}. " for n in notes) + _e(rej) + "</p>")
 
 
 def _events(view: Mapping[str, Any], per_column: int = 16) -> str:

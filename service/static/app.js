@@ -176,17 +176,21 @@ function renderClinical(view) {
 
   const at = $("angle-table").querySelector("tbody");
   at.replaceChildren();
+  const rejected = view.angles.rows.some((r) => r.rejected);
+  $("angle-rejected-head").hidden = !rejected;
   for (const r of view.angles.rows) {
     const tr = document.createElement("tr");
     cell(tr, r.joint); cell(tr, r.side);
     statusCell(tr, r.min, r.status); statusCell(tr, r.max, r.status);
     cell(tr, r.range); cell(tr, r.cycles);
+    if (rejected) cell(tr, r.rejected || "–");
     cell(tr, r.reference).className = "ref";
     at.appendChild(tr);
   }
   const toe = Object.entries(view.angles.toe_off || {}).map(([k, v]) => `${v} (${k})`).join(", ");
   const notes = [...new Set(view.angles.rows.map((r) => r.note).filter(Boolean))].map((n) => `Hip: ${n}.`);
-  $("angle-note").textContent = [view.angles.note, toe ? `Toe-off at ${toe} of the cycle (dotted lines).` : "", ...notes].join(" ");
+  $("angle-note").textContent = [view.angles.note, toe ? `Toe-off at ${toe} of the cycle (dotted lines).` : "", ...notes,
+    view.angles.rejected_note || ""].join(" ");
 
   $("stills").replaceChildren(...(view.stills.length ? view.stills.map((s) => {
     const img = el("img"); img.src = s.src; img.alt = s.caption;
