@@ -319,7 +319,8 @@ def _accuracy(models: dict[str, Path | None], labels: Path | None, models_dir: P
 
     keys = ("PCK@0.05", "PCK@0.1", "PCK@0.2", "PCK@0.1_body", "PCK@0.1_feet", "PCK@0.05_feet",
             "PCK@0.1_side_agnostic", "PCK@0.1_per_recording", "AP", "AP50", "mean_px_error", "mean_px_error_feet",
-            "angle_mae_deg", "implausible_angle_share", "implausible_angle_share_labels", "num_samples",
+            "angle_mae_deg", "angle_mae_deg_side_agnostic", "implausible_angle_share",
+            "implausible_angle_share_labels", "num_samples",
             "num_keypoints_labelled")
     out: dict[str, Any] = {"labels": str(labels)}
     for k in ("student_fp32", "student_int8"):
@@ -690,14 +691,17 @@ def render_markdown(res: dict[str, Any]) -> str:
                   "Gait-grade: feet (ankles, heels, big toes) PCK@0.05; sagittal angle MAE against the labels "
                   "(degrees, the gait analysis's formula); share of predicted angles outside physiological ranges "
                   "(labels' own share in brackets).", "",
-                  "| model | feet PCK@0.05 | hip MAE | knee MAE | ankle MAE | all MAE | implausible |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| model | feet PCK@0.05 | hip MAE | knee MAE | ankle MAE | all MAE | all MAE, legs either way "
+                  "| implausible |",
+                  "|---|---|---|---|---|---|---|---|"]
         for k, a in rows:
             mae = a.get("angle_mae_deg") or {}
             bad = (a.get("implausible_angle_share") or {}).get("all")
             bad_l = (a.get("implausible_angle_share_labels") or {}).get("all")
             lines.append(f"| {k} | {_f(a.get('PCK@0.05_feet'), 3)} | {_f(mae.get('hip'))} | {_f(mae.get('knee'))} | "
-                         f"{_f(mae.get('ankle'))} | {_f(mae.get('all'))} | {_f(bad, 3)} ({_f(bad_l, 3)}) |")
+                         f"{_f(mae.get('ankle'))} | {_f(mae.get('all'))} | "
+                         f"{_f((a.get('angle_mae_deg_side_agnostic') or {}).get('all'))} | "
+                         f"{_f(bad, 3)} ({_f(bad_l, 3)}) |")
     else:
         lines.append(acc.get("note") or f"not measured: {acc.get('error', '')}")
     if res.get("plot"):

@@ -267,6 +267,22 @@ def test_angle_mae_on_hand_made_keypoints_with_known_angles() -> None:
         assert m["implausible_angle_share"]["all"] == 0.0
 
 
+def test_leg_swaps_cost_only_in_the_plain_angle_mae() -> None:
+    """A prediction with the legs the wrong way round: the plain MAE is the difference between the
+    two legs' angles, the side-agnostic MAE is zero."""
+    from gaitpose.eval.metrics import angle_metrics
+    from gaitpose.skeleton import FLIP_INDEX
+
+    label = _pose(TRUE, 1)
+    m = angle_metrics(label[FLIP_INDEX][None], [_record(label, 0)])
+    assert m["angle_mae_deg"]["knee"] == pytest.approx(abs(TRUE["knee_left"] - TRUE["knee_right"]), abs=1e-4)
+    for joint in ("hip", "knee", "ankle", "all"):
+        assert m["angle_mae_deg_side_agnostic"][joint] == pytest.approx(0.0, abs=1e-4), joint
+    pred = _pose({k: TRUE[k] + ERR[k] for k in TRUE}, 1)  # no swap: both figures agree
+    m = angle_metrics(pred[None], [_record(label, 0)])
+    assert m["angle_mae_deg_side_agnostic"]["all"] == pytest.approx(m["angle_mae_deg"]["all"], abs=1e-4)
+
+
 def test_implausible_angles_are_counted_against_the_physiological_ranges() -> None:
     from gaitpose.eval.metrics import angle_metrics
     from gaitpose.gait.angles import PLAUSIBLE_RANGES_DEG

@@ -175,7 +175,10 @@ def angle_metrics(
     needs. Returns ``angle_mae_deg`` (per joint and side, per joint, and ``all``; NaN where
     nothing was comparable), ``angle_count``, ``implausible_angle_share`` of the predictions and,
     as the floor the labels themselves set, ``implausible_angle_share_labels``; ranges default to
-    the gait analysis's physiological ranges.
+    the gait analysis's physiological ranges. ``angle_mae_deg_side_agnostic`` (hip, knee, ankle,
+    all) lets each frame's prediction count with its legs the other way round when that fits
+    better: the gap to ``angle_mae_deg`` is what left/right leg swaps cost, which the gait analysis
+    repairs over time (``gaitpose.gait.swap``) and a single frame cannot.
     """
     from gaitpose.gait.angles import PLAUSIBLE_RANGES_DEG
 
@@ -186,6 +189,7 @@ def angle_metrics(
     direction = walking_directions(records)
     a_gt = sagittal_angles(gt, direction)
     a_pred = sagittal_angles(pred, direction)
+    a_swap = sagittal_angles(pred[:, FLIP_INDEX], direction)
     mae: dict[str, float] = {}
     count: dict[str, int] = {}
     bad: dict[str, float] = {}
@@ -206,6 +210,20 @@ def angle_metrics(
         mae[name] = float(e.mean()) if e.size else float("nan")
         bad[name] = float(outside[name].mean()) if e.size else float("nan")
         bad_gt[name] = float(outside_gt[name].mean()) if e.size else float("nan")
+    agnostic: dict[str, list[np.ndarray]] = {}
+    for joint in ("hip", "knee", "ankle"):
+        sides = []
+        for source in (a_pred, a_swap):  # per frame: both legs as predicted, or both swapped
+            e = [np.abs((source[f"{joint}_{s}"] - a_gt[f"{joint}_{s}"] + 180.0) % 360.0 - 180.0)
+                 for s in ("left", "right")]
+            sides.append(np.stack(e))  # (2, N), NaN where the label has no angle
+        same, swapped = sides
+        use_swap = np.nansum(swapped, axis=0) < np.nansum(same, axis=0)
+        best = np.where(use_swap[None], swapped, same)
+        agnostic[joint] = [best[np.isfinite(best)]]
+    side_agnostic = {j: float(v[0].mean()) if v[0].size else float("nan") for j, v in agnostic.items()}
+    every = np.concatenate([v[0] for v in agnostic.values()])
+    side_agnostic["all"] = float(every.mean()) if every.size else float("nan")
     for joint in ("hip", "knee", "ankle", "all"):
         names = JOINTS if joint == "all" else (f"{joint}_left", f"{joint}_right")
         e = np.concatenate([errs[n] for n in names])
@@ -215,6 +233,7 @@ def angle_metrics(
         bad_gt[joint] = float(np.concatenate([outside_gt[n] for n in names]).mean()) if e.size else float("nan")
     return {
         "angle_mae_deg": mae,
+        "angle_mae_deg_side_agnostic": side_agnostic,
         "angle_count": count,
         "implausible_angle_share": bad,
         "implausible_angle_share_labels": bad_gt,
