@@ -48,7 +48,7 @@ def load_pose_estimator(path: Path, threads: int | None = None) -> Any:
 
 
 def _warm_imports() -> None:
-    """Import the gait and plotting stacks (scipy, matplotlib) ahead of their first use."""
+    """Import the gait and plotting stacks (numpy-only gait code, matplotlib) ahead of their first use."""
     try:
         import gaitpose.gait.analysis  # noqa: F401
         from gaitpose.report.plots import warm_up
@@ -100,8 +100,8 @@ def analyze_video(
     height_cm = check_height_cm(height_cm)
     model_path = _resolve(model, POSE_MODEL, "pose", "--model")
     loc_path = _resolve(localizer, LOCALIZER_MODEL, "localizer", "--localizer")
-    # scipy and matplotlib take about a second to import on a small CPU; do it on a thread while
-    # the frames decode (the main thread's imports below wait for it if it is not done yet).
+    # matplotlib takes about half a second to import on a small CPU; do it on a thread while the
+    # frames decode (the main thread's imports below wait for it if it is not done yet).
     threading.Thread(target=_warm_imports, name="gaitpose-imports", daemon=True).start()
     from gaitpose.infer.localizer import OnnxLocalizer
     from gaitpose.io import open_recording

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.signal import find_peaks
 
+from gaitpose.gait.dsp import find_peaks, maximum_filter1d, minimum_filter1d, uniform_filter1d
 from gaitpose.gait.filters import fill_gaps, finite_runs
 from gaitpose.gait.swap import leg_length_px
 from gaitpose.skeleton import INDEX
@@ -169,8 +168,6 @@ def treadmill_segments(
     ``max_speed_leg_per_s`` (the threshold :func:`walking_segments` uses for walking). Runs
     shorter than ``min_duration_s`` (less than about two strides) are dropped.
     """
-    from scipy.ndimage import maximum_filter1d, minimum_filter1d
-
     k = np.asarray(kpts, dtype=np.float64)
     leg = leg_length_px(k)
     T = k.shape[0]

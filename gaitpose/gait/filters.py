@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.interpolate import CubicSpline
-from scipy.signal import butter, sosfiltfilt
+
+from gaitpose.gait.dsp import butter_lowpass_sos, sosfiltfilt
 
 __all__ = [
     "OneEuroFilter",
@@ -70,6 +70,8 @@ def fill_gaps(x: np.ndarray, max_gap: int, method: str = "linear") -> np.ndarray
         if not fill.any():
             continue
         if method == "cubic" and ok.sum() >= 4:
+            from scipy.interpolate import CubicSpline  # only here: scipy is off the analysis path
+
             out[fill, c] = CubicSpline(t[ok], col[ok])(t[fill])
         else:
             out[fill, c] = np.interp(t[fill], t[ok], col[ok])
@@ -150,7 +152,7 @@ def butter_lowpass(x: np.ndarray, fs: float, cutoff_hz: float, order: int = 4) -
     wn = cutoff_hz / (fs / 2.0)
     if wn >= 1.0:
         return out.reshape(shape)
-    sos = butter(order, wn, btype="low", output="sos")
+    sos = butter_lowpass_sos(order, wn)
     default_pad = 3 * (2 * len(sos) + 1)
     for c in range(x2.shape[1]):
         col = x2[:, c]
