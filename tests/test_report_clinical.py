@@ -168,6 +168,8 @@ def test_report_and_clinical_json_of_a_real_walk(walk_result):
     text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|title)>.*?</\1>", "", html, flags=re.S))
     text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", text)
     assert not RAW_KEY.findall(text), RAW_KEY.findall(text)[:5]
+    snake = re.findall(r"\b[a-z]+(?:_[a-z0-9]+){2,}\b", text)  # JSON keys such as pose_model_sha256
+    assert not snake, snake[:5]
     # every table value of the page (clinical.json) is printed in report.html
     for r in view["spatiotemporal"]["rows"]:
         for part in ("left", "right", "value"):

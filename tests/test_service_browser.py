@@ -129,6 +129,7 @@ def test_result_view_is_a_clinical_report_with_the_skeleton_over_the_video(tmp_p
 
             assert not re.findall(RAW_KEY, text), re.findall(RAW_KEY, text)[:5]
             assert "symmetry_detail" not in text and "stage_seconds" not in text
+            assert not re.findall(r"\b[a-z]+(?:_[a-z0-9]+){2,}\b", text)  # no snake_case JSON keys either
             assert not errors, errors
 
             # the printable report opens styled (its inline stylesheet is allowed by the page's CSP)

@@ -120,6 +120,20 @@ def _events(view: Mapping[str, Any], per_column: int = 16) -> str:
     return f"<div class=events>{''.join(tables)}</div>"
 
 
+def _label(key: str) -> str:
+    """``pose_model_sha256`` -> "Pose model SHA-256": model fields in words, not JSON keys."""
+    words = str(key).replace("_", " ").replace("sha256", "SHA-256").replace("in channels", "input channels")
+    return words[:1].upper() + words[1:]
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return " × ".join(str(x) for x in v)
+    return str(v)
+
+
 def _img(path: Path | None, alt: str) -> str:
     if path is None or not Path(path).exists():
         return ""
@@ -142,7 +156,8 @@ def render_report(view: Mapping[str, Any], *, model_info: Mapping[str, Any] | No
                      "</figcaption></figure>" for s in view["stills"])
     overlay = (f"<p><a href='{_e(overlay_name)}'>Overlay video ({_e(overlay_name)})</a>: skeleton with heel "
                "strikes (HS) and toe-offs (TO) on every frame.</p>" if overlay_name else "")
-    model_rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in (model_info or {}).items())
+    model_rows = "".join(f"<tr><td>{_e(_label(k))}</td><td>{_e(_value(v))}</td></tr>"
+                         for k, v in (model_info or {}).items())
     legend = ("<p class=legend><span class=outside>&nbsp;*&nbsp;</span> outside the healthy adult band &nbsp; "
               "<span class=implausible>&nbsp;†&nbsp;</span> implausible: likely a detection error. "
               f"{_e(view['limits_note'])}</p>")
