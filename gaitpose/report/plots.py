@@ -57,7 +57,8 @@ def plot_angles(
     axes[0].legend(loc="upper right", fontsize=8)
     axes[0].set_title("Sagittal joint angles (flexion +); dashed lines: heel strikes")
     axes[-1].set_xlabel("time (s)")
-    fig.tight_layout()
+    # Fixed margins: tight_layout measures every text box and cost a third of the plot time.
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.09, hspace=0.25)
     _save(fig, out_path)
     return out_path
 
@@ -115,6 +116,6 @@ def plot_angle_cycles(
     if reference:
         fig.text(0.5, 0.005, f"grey: healthy reference mean ± 1 SD ({SCHWARTZ}, free speed)", ha="center",
                  fontsize=8, color="#555")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.subplots_adjust(left=0.06, right=0.99, top=0.92, bottom=0.17, wspace=0.3)  # fixed: see plot_angles
     _save(fig, out_path)
     return out_path
