@@ -290,3 +290,51 @@ def test_gait_command_end_to_end(tmp_path) -> None:
     assert not (tmp_path / "x").exists()
     r = runner.invoke(app, ["gait", str(TREADMILL), "--out", str(tmp_path / "y"), "--plane", "zz"])
     assert r.exit_code == 2 and "--plane" in r.output
+
+
+def test_force_plate_events_when_a_c3d_has_no_annotations(tmp_path, treadmill) -> None:
+    """The trial's markers with two belt-sized plates whose vertical force is on during each annotated stance
+    (what an instrumented split-belt treadmill records): the contacts give the events back; contacts where the
+    foot is not alone on its plate (this subject crosses over around 2.3-4.2 s) or that start with the recording
+    are skipped."""
+    c = ezc3d.c3d(str(TREADMILL))
+    rate, a_rate = 100.0, 1000.0
+    new = ezc3d.c3d()
+    new["parameters"]["POINT"]["RATE"]["value"] = [rate]
+    new["parameters"]["POINT"]["LABELS"]["value"] = list(c["parameters"]["POINT"]["LABELS"]["value"])
+    new["data"]["points"] = np.asarray(c["data"]["points"])
+    n_analog = int(np.asarray(c["data"]["points"]).shape[2] * a_rate / rate)
+    new["parameters"]["ANALOG"]["RATE"]["value"] = [a_rate]
+    new["parameters"]["ANALOG"]["LABELS"]["value"] = [f"{q}{i}" for i in (1, 2)
+                                                      for q in ("Fx", "Fy", "Fz", "Mx", "My", "Mz")]
+    data = np.zeros((1, 12, n_analog))
+    t = np.arange(n_analog) / a_rate
+    ref = treadmill.reference_events
+    for plate, foot in ((0, "left"), (1, "right")):  # the left belt lies at lab x > 0 in this trial
+        to = sorted(e.time_s for e in ref if e.foot == foot and e.event == "toe_off")
+        starts = [0.0] if to and to[0] < min(e.time_s for e in ref if e.foot == foot) else []
+        for a in starts + sorted(e.time_s for e in ref if e.foot == foot and e.event == "heel_strike"):
+            b = [x for x in to if x > a]
+            if b:
+                data[0, 6 * plate + 2, (t >= a) & (t < b[0])] = -600.0 + 5.0 * np.sin(40 * t[(t >= a) & (t < b[0])])
+    new["data"]["analogs"] = data
+    new.add_parameter("FORCE_PLATFORM", "USED", [2])
+    new.add_parameter("FORCE_PLATFORM", "TYPE", [2, 2])
+    new.add_parameter("FORCE_PLATFORM", "CHANNEL", np.arange(1, 13, dtype=float).reshape(2, 6).T)
+    corners = np.zeros((3, 4, 2))
+    corners[0, :, 0], corners[0, :, 1] = [0, 500, 500, 0], [0, -500, -500, 0]
+    corners[1] = np.array([850.0, 850.0, -850.0, -850.0])[:, None]
+    new.add_parameter("FORCE_PLATFORM", "CORNERS", corners)
+    new.add_parameter("FORCE_PLATFORM", "ORIGIN", np.zeros((3, 2)))
+    path = tmp_path / "plates.c3d"
+    new.write(str(path))
+    tr = read_trajectories(path)
+    assert tr.info["reference_events"].startswith("force plates")
+    rep = compare_events(tr.reference_events, ref)
+    assert rep["summary"]["all"]["extra"] == 0  # every plate event is one of the lab's, same foot and kind
+    assert rep["summary"]["all"]["max_abs_ms"] <= 2.0
+    assert rep["summary"]["heel_strike"]["n"] >= 5 and rep["summary"]["toe_off"]["n"] >= 5
+    # the left foot stands on its plate from the first sample: that contact gives no toe off at 0.21 s
+    assert not any(e.foot == "left" and e.time_s < 0.5 for e in tr.reference_events)
+    crossed = [e for e in tr.reference_events if 2.3 < e.time_s < 4.2 and e.event == "heel_strike"]
+    assert crossed == []
