@@ -77,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     from service.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from service.protocol import head_timeout_protocol
+
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level,
-                proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
+                proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+                http=head_timeout_protocol(settings.request_head_timeout_s))
     return 0
 
 

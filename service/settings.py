@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads per model session.")
     max_attempts: int = Field(2, ge=1, description="Runs a job gets when restarts interrupt it (2 = re-run once).")
     overlay: bool = Field(True, description="Render overlay.mp4 for each analysis.")
+    request_head_timeout_s: float = Field(
+        10.0, gt=0, description="A connection whose request head is not complete this long after it opened "
+        "(or after its previous answer) is closed: slow or silent clients cannot hold sockets for ever.")
     upload_idle_timeout_s: float = Field(
         30.0, gt=0, description="An upload that sends no bytes for this long is cut off (408).")
     upload_time_limit_s: float = Field(

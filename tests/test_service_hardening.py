@@ -246,3 +246,21 @@ def test_periodic_sweep_spares_uploads_in_flight(start):
     assert read_response(sock, timeout=10)[0] == 408
     sock.close()
     assert jobs_on_disk(srv.data_dir) == []
+
+
+def test_silent_and_slow_request_heads_are_closed(start):
+    srv = start(request_head_timeout_s=1.0)
+    t0 = time.monotonic()
+    silent = socket.create_connection(("127.0.0.1", srv.port))
+    slow = socket.create_connection(("127.0.0.1", srv.port))
+    slow.sendall(b"POST /v1/analyses HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")  # and never the rest
+    for sock in (silent, slow):
+        _status, text, _ = read_response(sock, timeout=10)
+        sock.close()
+        assert text == ""  # closed by the server, no answer needed
+    assert 0.8 < time.monotonic() - t0 < 4
+    with httpx.Client(base_url=srv.url, timeout=10) as c:  # a normal keep-alive client is unaffected
+        for _ in range(3):
+            assert c.get("/healthz").status_code == 200
+            time.sleep(0.6)
+        assert server_errors(c) == []
