@@ -265,6 +265,13 @@ def test_angle_mae_on_hand_made_keypoints_with_known_angles() -> None:
         assert m["angle_mae_deg"]["all"] == pytest.approx(sum(abs(e) for e in ERR.values()) / 12, abs=1e-4)
         assert m["angle_count"]["all"] == 12
         assert m["implausible_angle_share"]["all"] == 0.0
+    from gaitpose.eval.metrics import angle_metrics_per_recording
+
+    records = [_record(_pose(TRUE, 1), 0, "side"), _record(_pose(TRUE, -1), 1, "other")]
+    pred = np.stack([_pose({k: TRUE[k] + ERR[k] for k in TRUE}, 1), records[1].keypoints])
+    per = angle_metrics_per_recording(pred, records)
+    assert per["other"]["all"] == pytest.approx(0.0, abs=1e-6)
+    assert per["side"]["all"] == pytest.approx(sum(abs(e) for e in ERR.values()) / 6, abs=1e-4)
 
 
 def test_leg_swaps_cost_only_in_the_plain_angle_mae() -> None:
@@ -354,6 +361,9 @@ def test_evaluate_without_model_uses_the_default_of_analyze(overfit_run: dict, l
     assert set(m["angle_mae_deg"]) >= {*TRUE, "hip", "knee", "ankle", "all"}
     assert 0.0 <= m["implausible_angle_share"]["all"] <= 1.0 and m["PCK@0.05_feet"] is not None
     assert "angle_mae_deg" in m["without_flip"]
+    per_rec = m["without_flip"]["angle_mae_deg_per_recording"]
+    assert set(per_rec) == {r.recording for r in load_records(labelled_crops)}
+    assert all(0.0 <= v["implausible"] <= 1.0 for v in per_rec.values())
     text = (out / "metrics.md").read_text()
     assert "Sagittal angles" in text and "PCK@0.05_feet" in text
     assert json.loads(res.output.splitlines()[0])["angle_mae_deg"] == pytest.approx(m["angle_mae_deg"]["all"], abs=1e-3)

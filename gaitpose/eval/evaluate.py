@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 HEADLINE = ("AP", "AP50", "AP75", "AR", "PCK@0.05", "PCK@0.1", "PCKt@0.2", "PCK@0.1_body", "PCK@0.1_feet",
             "PCK@0.05_feet", "PCK@0.1_side_agnostic", "mean_px_error", "mean_px_error_body", "mean_px_error_feet")
 GAIT = ("angle_mae_deg", "angle_mae_deg_side_agnostic", "angle_count", "implausible_angle_share",
-        "implausible_angle_share_labels")
+        "implausible_angle_share_labels", "angle_mae_deg_per_recording")
 """Per-joint dicts kept beside HEADLINE for each way of running the model (with/without flip)."""
 
 
@@ -291,7 +291,12 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     agn = metrics.get("angle_mae_deg_side_agnostic") or {}
     lines += ["", "Leg swaps: MAE with each frame's legs allowed either way round (the gait analysis repairs "
               "swaps over time): " + ", ".join(f"{j} {_fmt(agn.get(j))}" for j in ("hip", "knee", "ankle", "all"))
-              + " deg."]
+              + " deg.", "", "Per recording (sagittal angles mean something in side views only), without flip:", "",
+              "| recording | hip MAE | knee MAE | ankle MAE | all MAE | implausible, predictions | labels |",
+              "|---|---|---|---|---|---|---|"]
+    for rec, v in (wo.get("angle_mae_deg_per_recording") or {}).items():
+        lines.append(f"| {rec} | {_fmt(v['hip'])} | {_fmt(v['knee'])} | {_fmt(v['ankle'])} | {_fmt(v['all'])} | "
+                     f"{_fmt(v['implausible'])} | {_fmt(v['implausible_labels'])} |")
     lines += ["", "## Mean pixel error per keypoint", "", "| keypoint | error (px) | foot |", "|---|---|---|"]
     for i, name in enumerate(KEYPOINTS):
         lines.append(f"| {name} | {_fmt(metrics['px_error_per_keypoint'].get(name))} | "

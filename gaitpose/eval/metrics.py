@@ -241,6 +241,20 @@ def angle_metrics(
     }
 
 
+def angle_metrics_per_recording(pred: np.ndarray, records: Sequence[PoseRecord]) -> dict[str, dict[str, float]]:
+    """Angle MAE (hip, knee, ankle, all) and implausible share per recording: sagittal angles mean
+    something in side views only, and a held-out split mixes views."""
+    pred = _check(pred, records)
+    out: dict[str, dict[str, float]] = {}
+    for rec in sorted({r.recording for r in records}):
+        idx = [i for i, r in enumerate(records) if r.recording == rec]
+        m = angle_metrics(pred[idx], [records[i] for i in idx])
+        out[rec] = {**{j: m["angle_mae_deg"][j] for j in ("hip", "knee", "ankle", "all")},
+                    "implausible": m["implausible_angle_share"]["all"],
+                    "implausible_labels": m["implausible_angle_share_labels"]["all"]}
+    return out
+
+
 def _coco_gt(records: Sequence[PoseRecord]) -> dict[str, Any]:
     images: dict[int, dict[str, Any]] = {}
     anns = []
@@ -317,6 +331,7 @@ def compute_metrics(pred: np.ndarray, pred_scores: np.ndarray, records: Sequence
     out["PCK@0.05_body"] = pck(pred, records, 0.05, indices=BODY_INDICES)
     out["PCK@0.05_feet"] = pck(pred, records, 0.05, indices=FOOT_INDICES)
     out.update(angle_metrics(pred, records))
+    out["angle_mae_deg_per_recording"] = angle_metrics_per_recording(pred, records)
     out["PCK@0.1_side_agnostic"] = pck_side_agnostic(pred, records, 0.1)
     out["PCK@0.1_per_recording"] = pck_per_recording(pred, records, 0.1)
     errors = per_keypoint_error(pred, records)
