@@ -34,6 +34,10 @@ def analyze_cmd(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace --out even when it holds files that are not a previous gaitpose result."
     ),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="C3D of the same walk (annotated or force-plate events): writes validation.json."
+    ),
+    offset_s: float = typer.Option(0.0, "--offset-s", help="Added to --reference's event times (clock offset)."),
 ) -> None:
     """Analyse the gait in VIDEO: keypoints, gait events, metrics, angle plots and an HTML report."""
     from gaitpose.analyze import analyze_video
@@ -46,6 +50,11 @@ def analyze_cmd(
         check_out_dir(out, overwrite)  # a bad --out fails now, not after the analysis
         parse_roi(roi)  # reject bad options before any work
         check_height_cm(height_cm)
+        ref_events = None
+        if reference is not None:  # a wrong reference fails now, not after the analysis
+            from gaitpose.gait.files import reference_events_from
+
+            ref_events = reference_events_from(reference)
         with ProgressLine(video.name) as bar:
             res = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                                 threads=threads, progress=bar.update, overlay=overlay and not no_overlay, roi=roi,
@@ -62,6 +71,12 @@ def analyze_cmd(
                    if cad is not None else f"{strides} strides, units: {res.gait.units}")
     else:
         typer.echo("no walking detected: outputs written, metrics are empty (see warnings in the report)")
+    if ref_events:
+        from gaitpose.gait.files import write_validation
+
+        for line in write_validation(out, res.gait, p.fps, ref_events, offset_s=offset_s,
+                                     reference_name=reference.name if reference else ""):
+            typer.echo(f"vs reference: {line}")
     for w in res.warnings:
         typer.echo(f"warning: {w}")
     typer.echo(f"report: {out / 'report.html'}")

@@ -338,3 +338,24 @@ def test_force_plate_events_when_a_c3d_has_no_annotations(tmp_path, treadmill) -
     assert not any(e.foot == "left" and e.time_s < 0.5 for e in tr.reference_events)
     crossed = [e for e in tr.reference_events if 2.3 < e.time_s < 4.2 and e.event == "heel_strike"]
     assert crossed == []
+
+
+def test_analyze_reference_option(tmp_path) -> None:
+    """``gaitpose analyze VIDEO --reference trial.c3d``: a reference without events fails before the analysis;
+    one with events gives validation.json beside the report (here the clocks do not match a real session:
+    the check is the plumbing, not the agreement)."""
+    from gaitpose.cli import app
+
+    clip = Path(__file__).parent / "data" / "sports2d_walk.mp4"
+    runner = CliRunner()
+    r = runner.invoke(app, ["analyze", str(clip), "--out", str(tmp_path / "a"), "--reference", str(STROKE)])
+    assert r.exit_code == 2 and "carries no gait events" in r.output and not (tmp_path / "a").exists()
+    out = tmp_path / "b"
+    r = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--reference", str(TREADMILL),
+                            "--offset-s", "1.0"])
+    assert r.exit_code == 0, r.output
+    assert "vs reference:" in r.output and (out / "report.html").is_file()
+    rep = json.loads((out / "validation.json").read_text())
+    assert rep["offset_s"] == 1.0 and rep["reference"] == "treadmill_a.c3d"
+    assert rep["summary"]["heel_strike"]["n_reference"] >= 1
+    assert set(rep["metrics"]) >= {"cadence_steps_per_min", "step_time_s", "stance_pct"}

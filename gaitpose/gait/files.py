@@ -20,7 +20,7 @@ import numpy as np
 from gaitpose.errors import InputError
 from gaitpose.gait.readers import Trajectories, read_trajectories, resample
 
-__all__ = ["GAIT_OUTPUT_FILES", "analyze_file"]
+__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "reference_events_from", "write_validation"]
 
 GAIT_OUTPUT_FILES = ("metrics.json", "events.csv", "angles.png", "angles_cycle.png", "report.html", "validation.json")
 
@@ -31,11 +31,38 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
-def _reference_events(path: Path, mapping: Any, plane: str | None) -> list:
-    tr = read_trajectories(path, mapping=mapping, plane=plane)
+def reference_events_from(path: str | os.PathLike[str], mapping: Any = None, plane: str | None = None) -> list:
+    """The gait events a C3D carries (annotated, else from its force plates); one-line InputError when none.
+
+    Call it before a long analysis, so a wrong ``--reference`` fails at once.
+    """
+    p = Path(path)
+    tr = read_trajectories(p, mapping=mapping, plane=plane)
     if not tr.reference_events:
-        raise InputError(path, "the reference file carries no gait events (EVENT group: Foot Strike / Foot Off)")
+        raise InputError(p, "the reference file carries no gait events (EVENT group: Foot Strike / Foot Off, "
+                            "or force plates)")
     return tr.reference_events
+
+
+def write_validation(out_dir: str | os.PathLike[str], gait: Any, fps: float, reference_events: list, *,
+                     offset_s: float = 0.0, reference_name: str = "") -> list[str]:
+    """Compare a finished analysis (``gaitpose analyze``'s GaitResult) with reference events; write validation.json.
+
+    For ``gaitpose analyze VIDEO --reference trial.c3d``: video and C3D share a clock, or
+    ``offset_s`` is added to the reference's times. Returns the human summary lines; when the
+    comparison cannot be made (no reference event inside the video) returns that reason as one line.
+    """
+    from gaitpose.fsutil import write_text_atomic
+    from gaitpose.gait.validation import format_validation, validation_report
+    from gaitpose.jsonutil import dumps
+
+    try:
+        rep = validation_report(gait.events, reference_events, gait.kpts, fps, direction=gait.direction or 1,
+                                offset_s=offset_s, reference_name=reference_name)
+    except ValueError as exc:
+        return [f"validation skipped: {exc}"]
+    write_text_atomic(Path(out_dir) / "validation.json", dumps(rep, indent=2))
+    return format_validation(rep)
 
 
 def analyze_file(
@@ -73,7 +100,7 @@ def analyze_file(
     ref_events = tr.reference_events
     ref_name = src.name
     if reference is not None:
-        ref_events, ref_name = _reference_events(Path(reference), mapping, plane), Path(reference).name
+        ref_events, ref_name = reference_events_from(reference, mapping, plane), Path(reference).name
     scale = tr.scale_m_per_unit if height_cm is None else None
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
                        scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike)
