@@ -11,9 +11,10 @@ fresh data folder, then measures:
 4. abuse: malformed multipart, huge header, zero-byte file, wrong key, traversal filename, ... ->
    all refused with 4xx (the traversal name is accepted but stored under a safe name) and the
    server is healthy afterwards;
-5. stalled: S uploads that send their head and a few bytes, then stall (C at once), while a
+5. stalled / slowheads: S uploads that send their head and a few bytes, then stall (C at once), while a
    well-behaved client keeps polling -> 5xx answers (from the server's own Prometheus counter and
-   as seen by the polling client), folders left once the attack is over;
+   as seen by the polling client), folders left once the attack is over; and N connections that
+   never finish their request head -> all closed by the server after the head timeout;
 6. junk: K concurrent uploads of M MiB of random bytes (a repeated random block, streamed) ->
    answers, peak disk held under the data folder and peak reservation (both sampled every 50 ms)
    against the configured budget;
@@ -457,6 +458,47 @@ def bench_stalled(srv: Server, n: int, concurrency: int, idle_timeout: float) ->
     ]
 
 
+async def _slow_heads(port: int, n: int, wait_s: float) -> tuple[int, int, float]:
+    """Open ``n`` connections that send half a request head and stop; (closed by the server, still open, s)."""
+    conns = []
+    for _ in range(n):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            continue
+        writer.write(b"POST /v1/analyses HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        conns.append((reader, writer))
+    t0 = time.perf_counter()
+
+    async def closed(reader: asyncio.StreamReader) -> bool:
+        try:
+            return await asyncio.wait_for(reader.read(1), wait_s) == b""
+        except TimeoutError:
+            return False
+        except OSError:
+            return True
+
+    results = await asyncio.gather(*(closed(r) for r, _ in conns))
+    wall = time.perf_counter() - t0
+    for _, w in conns:
+        w.close()
+    return sum(results), len(results) - sum(results), wall
+
+
+def bench_slow_heads(srv: Server, n: int, head_timeout: float) -> list[tuple[str, str]]:
+    before = server_5xx(srv.url)
+    with PoliteClient(srv.url) as polite:
+        closed, still_open, wall = asyncio.run(_slow_heads(srv.port, n, head_timeout + 10))
+    fives = server_5xx(srv.url) - before
+    ok = still_open == 0 and fives == 0 and not any(c >= 500 for c in polite.codes)
+    return [
+        (f"slow heads: {n} half-sent request heads", f"{closed} closed by the server within {wall:.1f} s, "
+         f"{still_open} still open after {head_timeout + 10:.0f} s"),
+        ("slow heads: polite client meanwhile", polite.summary()),
+        ("slow heads: verdict", "PASS" if ok else "FAIL"),
+    ]
+
+
 def _junk_upload(url: str, mib: int, block: bytes) -> str:
     head = _part_head("junk.mp4")
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
@@ -554,12 +596,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pose-seconds", type=float, default=30.0)
     p.add_argument("--job-timeout", type=float, default=600.0)
     p.add_argument("--model-dir", type=Path, default=REPO / "models")
-    p.add_argument("--parts", default="burst,crash,pose,abuse,stalled,junk,kill",
+    p.add_argument("--parts", default="burst,crash,pose,abuse,stalled,slowheads,junk,kill",
                    help="comma list of checks to run")
     p.add_argument("--stalled", type=int, default=500, help="stalled uploads (the issue's attack: 10000)")
     p.add_argument("--stalled-concurrency", type=int, default=500, help="stalled uploads open at once")
     p.add_argument("--junk", default="4x20", help="COUNTxMIB junk uploads (the issue's attack: 8x450)")
     p.add_argument("--idle-timeout", type=float, default=3.0, help="upload idle timeout of the second server, s")
+    p.add_argument("--slow-heads", type=int, default=500, help="connections that never finish their request head")
+    p.add_argument("--head-timeout", type=float, default=3.0, help="request head timeout of the second server, s")
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -581,16 +625,20 @@ def main(argv: list[str] | None = None) -> int:
                 rows += bench_abuse(srv)
         finally:
             srv.stop()
-        if parts & {"stalled", "junk", "kill"}:
+        if parts & {"stalled", "slowheads", "junk", "kill"}:
             budget = 2048.0  # the service's default GAITPOSE_UPLOAD_DISK_BUDGET_MB
             hard = Server(tmp / "data2", models, 1, args.max_queue, upload_limit_mb="500",
-                          upload_idle_timeout_s=str(args.idle_timeout), upload_disk_budget_mb=str(budget))
+                          upload_idle_timeout_s=str(args.idle_timeout), upload_disk_budget_mb=str(budget),
+                          request_head_timeout_s=str(args.head_timeout))
             rows.append(("second server", f"500 MiB upload limit, {args.idle_timeout:.0f} s idle timeout, "
+                         f"{args.head_timeout:.0f} s request head timeout, "
                          f"{budget:.0f} MiB upload disk budget, 4 uploads in flight"))
             try:
                 hard.start()
                 if "stalled" in parts:
                     rows += bench_stalled(hard, args.stalled, args.stalled_concurrency, args.idle_timeout)
+                if "slowheads" in parts:
+                    rows += bench_slow_heads(hard, args.slow_heads, args.head_timeout)
                 if "junk" in parts:
                     count, mib = (int(v) for v in args.junk.lower().split("x"))
                     rows += bench_junk(hard, count, mib, budget)

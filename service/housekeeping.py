@@ -25,7 +25,9 @@ from service.jobs import RUNNING, JobStore
 
 log = logging.getLogger(__name__)
 
-STAGING_GLOBS = (".results.*.partial", ".results.*.old", ".gaitpose-probe.*")
+# half-written result folders, a swapped-out old result, a probe of check_out_dir, and a result file
+# (overlay.mp4 is rendered after the job succeeded) being written under fsutil.atomic_path's temporary name
+STAGING_GLOBS = (".results.*.partial", ".results.*.old", ".gaitpose-probe.*", "results/.*.part*")
 PUBLIC_KEYS = ("frames", "fps", "frames_with_pose", "walking_found", "warnings", "cadence_steps_per_min",
                "n_strides", "units", "localizer_calls", "throughput_fps", "elapsed_s", "overlay_pending")
 _ABS_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s/'\"<>:,;()]+)+/([^\s/'\"<>:,;()]*)")

@@ -222,13 +222,17 @@ def test_start_up_sweep_removes_what_a_killed_process_left(start, tmp_path):
     partial.mkdir()
     (partial / "keypoints.json").write_text("{")
     (jobs / "stray.tmp").write_text("x")
+    (jobs / job / "results").mkdir()
+    (jobs / job / "results" / "metrics.json").write_text("{}")
+    (jobs / job / "results" / ".overlay.x1y2.part.mp4").write_bytes(b"half a video")  # killed mid-render
     srv2 = start()
     assert jobs_on_disk(srv2.data_dir) == [job]
-    assert sorted(p.name for p in (jobs / job).iterdir()) == ["upload"]
+    assert sorted(p.name for p in (jobs / job).iterdir()) == ["results", "upload"]
+    assert sorted(p.name for p in (jobs / job / "results").iterdir()) == ["metrics.json"]
     with httpx.Client(base_url=srv2.url, timeout=10) as c:
         text = c.get("/metrics").text
         assert 'gaitpose_swept_total{kind="orphan_folders"} 2.0' in text
-        assert 'gaitpose_swept_total{kind="partial_results"} 1.0' in text
+        assert 'gaitpose_swept_total{kind="partial_results"} 2.0' in text
 
 
 def test_periodic_sweep_spares_uploads_in_flight(start):
