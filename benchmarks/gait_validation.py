@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-event", action="store_true", help="print every event's error (phase 0)")
     a = ap.parse_args(argv)
     rows = []
-    print(f"# Gait events vs reference, resampled to {a.fps:g} fps, {a.phases} sampling phases\n")
+    how = f"resampled to {a.fps:g} fps, {a.phases} sampling phases" if a.fps else "at the files' own rates"
+    print(f"# Gait events vs reference, {how}\n")
     print("mean |error| / max / bias / 95 % limits of agreement (ms) / share within 33 ms\n")
     print("| trial | used by | mode | heel strike, Zeni | heel strike, refined | toe off | missed / extra "
           "| cadence diff (max over phases) |")
