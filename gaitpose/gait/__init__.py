@@ -3,7 +3,12 @@
 numpy/scipy only (this is on the serving path: never torch). Entry point:
 :func:`gaitpose.gait.analysis.analyze_gait`. What the algorithms assume: one person, a side
 (sagittal) view from a still camera, image x to the right and y down, keypoints in gaitpose's
-21-point order (COCO-17 + heels + big toes), a constant frame rate.
+21-point order (COCO-17 + heels + big toes), a constant frame rate. Walking is found overground
+(the pelvis travels) or on a treadmill (the feet cycle while the pelvis stays).
+
+Keypoints from files (keypoints.json/.csv, TRC, C3D with marker mappings): ``gaitpose.gait.readers``
+and ``gaitpose.gait.markers``; agreement with a lab's reference events: ``gaitpose.gait.validation``;
+the ``gaitpose gait`` job: ``gaitpose.gait.files``.
 """
 
 from __future__ import annotations
