@@ -157,10 +157,8 @@ def analyze_video(
             _write_data(tmp, res)
             report(loop_share + 0.08)
             if overlay:
-                from gaitpose.report.overlay import render_overlay
-
-                res.processing.overlay_frames = render_overlay(
-                    res, tmp / "overlay.mp4", frames=(f.image for f in rec.color_images(decode_threads)),
+                res.processing.overlay_frames = res.write_overlay(
+                    tmp / "overlay.mp4", frames=(f.image for f in rec.color_images(decode_threads)),
                     max_side=overlay_size, prefetch_frames=prefetch_frames)
             res.processing.stage_seconds["outputs"] = time.perf_counter() - t_outputs
             res.processing.elapsed_s = time.perf_counter() - t_start

@@ -116,6 +116,18 @@ class AnalysisResult:
 
         return np.where(np.isfinite(self.gait.kpts), self.gait.kpts, self.track.keypoints)
 
+    def write_overlay(self, out_path: Path, *, frames: Any = None, max_side: int | None = 960,
+                      prefetch_frames: int = 4) -> int:
+        """Render ``overlay.mp4`` (skeleton and gait events on the video) atomically; returns frames written.
+
+        ``frames``: the video's images when already decoding (default: decoded again from ``video``).
+        """
+        from gaitpose.report.overlay import render_overlay
+
+        return render_overlay(self.video, self.drawn_keypoints(), self.track.scores, self.gait.events,
+                              self.processing.fps, out_path, boxes=self.track.boxes, frames=frames,
+                              max_side=max_side, prefetch_frames=prefetch_frames)
+
     def metrics_dict(self) -> dict[str, Any]:
         """The ``metrics.json`` layout: the gait metrics at top level, then units, warnings,
         event counts, video name, ``model`` (provenance) and ``processing``; ``skeleton`` names the

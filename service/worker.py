@@ -81,9 +81,7 @@ def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str
         return  # deleted or superseded meanwhile: no overlay for a job nobody wants
     if overlay:
         try:
-            from gaitpose.report.overlay import render_overlay
-
-            render_overlay(res, out / "overlay.mp4")
+            res.write_overlay(out / "overlay.mp4")
         except Exception:  # the job's results stand; only the optional video is missing
             log.exception("job %s: overlay video failed", job_id)
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,9 +20,6 @@ import numpy as np
 from gaitpose.io.planar import resize_image
 from gaitpose.io.prefetch import prefetch
 from gaitpose.skeleton import INDEX, KEYPOINTS, SKELETON
-
-if TYPE_CHECKING:
-    from gaitpose.result import AnalysisResult
 
 log = logging.getLogger(__name__)
 
@@ -205,19 +202,25 @@ def write_overlay(
 
 
 def render_overlay(
-    res: AnalysisResult,
-    out_path: Path,
+    video: str | os.PathLike[str],
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    events: Sequence[Any],
+    fps: float,
+    out_path: str | os.PathLike[str],
     *,
-    frames: Any = None,
+    boxes: np.ndarray | None = None,
+    frames: Iterable[Any] | None = None,
     max_side: int | None = 960,
     prefetch_frames: int = 4,
     decode_threads: int | None = None,
 ) -> int:
-    """Encode ``overlay.mp4`` for an analysed video (atomically); returns frames written.
+    """Encode the overlay video of an analysed ``video`` into ``out_path`` atomically; returns frames written.
 
-    ``frames``: the video's images again (default: decoded from ``res.video``). Used inside
-    :func:`gaitpose.analyze.analyze_video` with ``overlay=True`` and by the service worker after a job's results
-    are published, so users get their numbers before the slowest output is encoded.
+    ``frames``: the video's images again when the caller has them decoding already (default: decoded
+    here from ``video``). ``AnalysisResult.write_overlay`` calls this, inside ``analyze_video`` with
+    ``overlay=True`` and from the service worker after a job's results are published, so users get
+    their numbers before the slowest output is encoded.
     """
     from gaitpose.fsutil import atomic_path
     from gaitpose.infer.track import default_decode_threads
@@ -226,13 +229,13 @@ def render_overlay(
     if frames is None:
         from gaitpose.io import open_recording
 
-        rec = open_recording(res.video)
+        rec = open_recording(video)
         threads = default_decode_threads() if decode_threads is None else decode_threads
         frames = (f.image for f in rec.color_images(threads))
     try:
         with atomic_path(out_path) as tmp:
-            n = write_overlay(frames, res.drawn_keypoints(), res.track.scores, res.gait.events, res.processing.fps,
-                              tmp, boxes=res.track.boxes, max_side=max_side or None, prefetch_frames=prefetch_frames)
+            n = write_overlay(frames, keypoints, scores, events, fps, tmp, boxes=boxes, max_side=max_side or None,
+                              prefetch_frames=prefetch_frames)
     finally:
         if rec is not None:
             rec.close()
