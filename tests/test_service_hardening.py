@@ -268,3 +268,14 @@ def test_silent_and_slow_request_heads_are_closed(start):
             assert c.get("/healthz").status_code == 200
             time.sleep(0.6)
         assert server_errors(c) == []
+
+
+def test_long_unicode_file_name_is_kept_within_file_system_limits(start):
+    srv = start()
+    name = "步态_" + "步态" * 70 + ".mp4"  # 3 bytes a character: over 255 bytes even after the 120-character cut
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        r = upload(c, name=name)
+    assert r.status_code == 202, r.text
+    stored = next((srv.data_dir / "jobs" / r.json()["id"] / "upload").iterdir())
+    assert stored.name.startswith("步态_步态") and stored.suffix == ".mp4"
+    assert len(stored.name.encode("utf-8")) <= 255

@@ -90,7 +90,8 @@ def _stored_name(client_name: str, ext: str, taken: str | None = None) -> str:
     a server-chosen ``video.mp4`` means nothing to the clinician.
     """
     stem = client_name.rsplit(".", 1)[0] if "." in client_name else client_name
-    stem = stem.strip(" .")[:100] or "video"
+    # file systems limit a name to 255 *bytes*: cut the UTF-8 form, not the characters
+    stem = stem.encode("utf-8")[:150].decode("utf-8", "ignore").strip(" .") or "video"
     name = f"{stem}.{ext}"
     return f"{stem}_video.{ext}" if name == taken else name
 
