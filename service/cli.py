@@ -6,12 +6,12 @@ otherwise upload videos and read every result. ``--insecure-no-auth`` overrides 
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
 import sys
 from pathlib import Path
 
+import typer
 from pydantic import ValidationError
 
 from gaitpose.registry import default_model_dir, default_service_data_dir
@@ -41,25 +41,47 @@ def _raise_open_file_limit() -> None:
         pass
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gaitpose-serve", description="Serve the gaitpose HTTP API and web page.")
-    p.add_argument("--host", default=None, help="bind address (default GAITPOSE_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default GAITPOSE_PORT or 8000)")
-    p.add_argument("--workers", type=int, default=None, help="analysis worker processes (default GAITPOSE_WORKERS)")
-    p.add_argument("--model-dir", type=Path, default=None,
-                   help=f"models folder (GAITPOSE_MODEL_DIR; default: the shipped models, {default_model_dir()})")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help=f"uploads/results/DB folder (GAITPOSE_DATA_DIR; default: {default_service_data_dir()})")
-    p.add_argument("--insecure-no-auth", action="store_true",
-                   help="allow a non-loopback bind address without API keys")
-    p.add_argument("--log-level", default="info")
-    return p
+def make_app() -> typer.Typer:
+    """The ``gaitpose-serve`` command (built on call: its help shows the folders as resolved now)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.command()
+    def serve(
+        host: str | None = typer.Option(None, "--host", help="Bind address (default: GAITPOSE_HOST or 127.0.0.1)."),
+        port: int | None = typer.Option(None, "--port", help="Port (default: GAITPOSE_PORT or 8000)."),
+        workers: int | None = typer.Option(
+            None, "--workers", help="Analysis worker processes (default: GAITPOSE_WORKERS)."),
+        model_dir: Path | None = typer.Option(
+            None, "--model-dir",
+            help=f"Models folder (default: GAITPOSE_MODEL_DIR or the shipped models, {default_model_dir()})."),
+        data_dir: Path | None = typer.Option(
+            None, "--data-dir", help=f"Uploads, results and job database (default: GAITPOSE_DATA_DIR or "
+            f"{default_service_data_dir()})."),
+        insecure_no_auth: bool = typer.Option(
+            False, "--insecure-no-auth", help="Allow a non-loopback bind address without API keys."),
+        log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info or debug."),
+    ) -> None:
+        """Serve the gaitpose HTTP API and web page (upload a walk video, follow the job, read the report)."""
+        code = _serve(host, port, workers, model_dir, data_dir, insecure_no_auth, log_level)
+        if code:
+            raise typer.Exit(code)
+
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers,
-                                   "model_dir": args.model_dir, "data_dir": args.data_dir}.items() if v is not None}
+    """``gaitpose-serve``: the same typer style, help and one-line ``error:`` exits as ``gaitpose``."""
+    try:
+        make_app()(args=argv, prog_name="gaitpose-serve")
+    except SystemExit as exc:  # typer's standalone mode: help (0), a bad option (2) or our own exit code
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return 0
+
+
+def _serve(host: str | None, port: int | None, workers: int | None, model_dir: Path | None, data_dir: Path | None,
+           insecure_no_auth: bool, log_level: str) -> int:
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers,
+                                   "model_dir": model_dir, "data_dir": data_dir}.items() if v is not None}
     try:
         settings = ServiceSettings(**overrides)
     except ValidationError as exc:  # one line per bad field, named as the user sets it
@@ -67,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             field = "_".join(str(p) for p in err["loc"]).upper()
             print(f"error: GAITPOSE_{field}: {err['msg']} (got {err.get('input')!r})", file=sys.stderr)
         return 2
-    if not settings.keys and not _is_loopback(settings.host) and not args.insecure_no_auth:
+    if not settings.keys and not _is_loopback(settings.host) and not insecure_no_auth:
         print(f"error: refusing to listen on {settings.host} without API keys; set GAITPOSE_API_KEYS "
               "or pass --insecure-no-auth", file=sys.stderr)
         return 2
@@ -76,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from service.app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from service.protocol import head_timeout_protocol
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level,
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                 proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
                 http=head_timeout_protocol(settings.request_head_timeout_s))
     return 0
