@@ -126,22 +126,26 @@ def crop(
     rotation_deg: float = 0.0,
     border_value: float | tuple[float, ...] = 0,
     interpolation: int = cv2.INTER_LINEAR,
+    border_mode: int = cv2.BORDER_CONSTANT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp the (rotated) rectangle of ``image`` into an output_wh crop; returns (crop, matrix).
+
+    ``border_mode``: OpenCV's rule outside the image (``cv2.BORDER_REPLICATE`` is MediaPipe's).
 
     ``image`` is an array or anything with a ``warp(matrix, output_wh, interpolation=,
     border_value=)`` method (a planar video frame, :class:`gaitpose.io.planar.YuvImage`).
     """
     matrix = get_affine_transform(center, size, rotation_deg, output_wh)
     if not isinstance(image, np.ndarray):
-        out = image.warp(matrix, output_wh, interpolation=interpolation, border_value=border_value)
+        out = image.warp(matrix, output_wh, interpolation=interpolation, border_value=border_value,
+                         border_mode=border_mode)
         return out, matrix
     out = cv2.warpAffine(
         image,
         matrix,
         (int(output_wh[0]), int(output_wh[1])),
         flags=interpolation,
-        borderMode=cv2.BORDER_CONSTANT,
+        borderMode=border_mode,
         borderValue=border_value,
     )
     return out, matrix

@@ -130,6 +130,7 @@ class YuvImage:
         *,
         interpolation: int = cv2.INTER_LINEAR,
         border_value: float | tuple[float, ...] = 0,
+        border_mode: int = cv2.BORDER_CONSTANT,
     ) -> np.ndarray:
         """``cv2.warpAffine`` of the RGB frame by the 2x3 ``matrix``, computed on the planes."""
         wh = (int(output_wh[0]), int(output_wh[1]))
@@ -138,7 +139,7 @@ class YuvImage:
         m = np.asarray(matrix, np.float64)
         # A chroma sample (i, j) sits at luma position (2i + 0.5, 2j + 0.5).
         m_c = m @ np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]])
-        kw = {"flags": interpolation, "borderMode": cv2.BORDER_CONSTANT}
+        kw = {"flags": interpolation, "borderMode": border_mode}
         y = cv2.warpAffine(self.y, m, wh, borderValue=by, **kw)
         u = cv2.warpAffine(self.u, m_c, wh, borderValue=bu, **kw)
         v = cv2.warpAffine(self.v, m_c, wh, borderValue=bv, **kw)
