@@ -15,6 +15,10 @@ from gaitpose.errors import InputError
 MODEL_DIR_ENV = "GAITPOSE_MODEL_DIR"
 POSE_MODEL = Path("student") / "model.onnx"
 LOCALIZER_MODEL = Path("localizer") / "model.onnx"
+GENERAL_POSE_MODEL = Path("general") / "blazepose_full.onnx"
+"""The general pose model: MediaPipe's BlazePose full landmark network converted to ONNX by
+``scripts/convert_blazepose.py`` (its detector lies beside it); teacher-grade keypoints on people
+and rooms no model here was trained on. Load it with ``gaitpose.infer.blazepose.load_pose_estimator``."""
 
 
 def default_model_dir() -> Path:
@@ -57,6 +61,12 @@ def resolve_pose_model(path: str | os.PathLike[str] | None = None,
                        model_dir: str | os.PathLike[str] | None = None) -> Path:
     """The pose (SPPE) ONNX model: ``path``, else ``<model dir>/student/model.onnx``."""
     return resolve_model(path, POSE_MODEL, "pose", "--model", model_dir)
+
+
+def resolve_general_model(path: str | os.PathLike[str] | None = None,
+                          model_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The general pose model: ``path``, else ``<model dir>/general/blazepose_full.onnx``."""
+    return resolve_model(path, GENERAL_POSE_MODEL, "general pose", "--model", model_dir)
 
 
 def resolve_localizer_model(path: str | os.PathLike[str] | None = None,

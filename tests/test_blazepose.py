@@ -107,6 +107,9 @@ def test_model_files_and_metadata() -> None:
 
 def test_factory_dispatches_on_embedded_metadata(tmp_path: Path) -> None:
     """One call loads either kind of pose model; a non-pose model or a missing file is a clear error."""
+    from gaitpose.registry import resolve_general_model
+
+    assert resolve_general_model(model_dir=REPO / "models").resolve() == GENERAL.resolve()
     assert isinstance(load_pose_estimator(GENERAL, threads=1), BlazePoseEstimator)
     assert isinstance(load_pose_estimator(STUDENT, threads=1), OnnxPoseEstimator)
     with pytest.raises(InputError, match="not a pose model"):
