@@ -17,8 +17,10 @@ It prints, side by side for the general model and the student:
   PCK@0.05, feet PCK@0.05, per recording, and on Sports2D frames 40-200 the sagittal knee/ankle
   angle MAE against the teacher's keypoints through the same formula and the share of
   implausible angles (``gaitpose.eval.metrics.angle_metrics``);
-* speed: per-crop ORT latency on one thread for both models, and MediaPipe's own full-frame
-  ``Pose`` loop per frame (what the issue's target compares the analyze loop with).
+* speed: per-crop latency on one ORT thread for both models, and per video the frame loop of
+  ``gaitpose analyze`` (decode thread + tracker + model, as ``analyze_video`` builds it) with each
+  model, beside decoding alone and MediaPipe's own full-frame ``Pose`` loop with decoding
+  (``benchmarks.teacher_vs_analyze``), all in ms per frame.
 
 MediaPipe is needed only for the parity and MediaPipe-speed parts (skipped when absent).
 """
@@ -41,6 +43,7 @@ from gaitpose.skeleton import BLAZEPOSE33_TO_GAITPOSE, FOOT_INDICES
 REPO = Path(__file__).resolve().parents[1]
 GENERAL = REPO / "models" / "general" / "blazepose_full.onnx"
 STUDENT = REPO / "models" / "student" / "model.onnx"
+LOCALIZER = REPO / "models" / "localizer" / "model.onnx"
 
 
 class MediaPipeRoiReference:
@@ -228,19 +231,43 @@ def crop_latency_ms(estimator: Any, image: np.ndarray, box: np.ndarray, repeats:
     return {"median_ms": 1000 * float(np.median(ts)), "min_ms": 1000 * float(np.min(ts))}
 
 
-def mediapipe_fullframe_ms(video: Path, max_frames: int = 120) -> float | None:
-    """MediaPipe's own full-frame ``Pose`` (tracking mode, complexity 1) per frame, decode excluded."""
-    try:
-        import mediapipe as mp
-    except ImportError:
-        return None
-    frames = read_frames(video)[:max_frames]
-    with mp.solutions.pose.Pose(model_complexity=1) as pose:
-        pose.process(frames[0])
+def loop_ms_per_frame(video: Path, model: str | os.PathLike[str], localizer: Path = LOCALIZER) -> dict[str, Any]:
+    """``gaitpose analyze``'s frame loop alone (decode thread + tracker + localiser + pose model), ms per frame.
+
+    Built as ``analyze_video`` builds it: planar frames decoded ahead on their own thread, ORT with
+    its default threads and no spinning, ``track_video``. Outputs (gait analysis, report, overlay)
+    are not part of the loop and not timed.
+    """
+    from gaitpose.infer.blazepose import load_pose_estimator
+    from gaitpose.infer.localizer import OnnxLocalizer
+    from gaitpose.infer.track import default_decode_threads, track_video
+    from gaitpose.io import open_recording
+    from gaitpose.io.prefetch import prefetch
+
+    est = load_pose_estimator(model, spinning=False)
+    loc = OnnxLocalizer(localizer, spinning=False)
+    with open_recording(video) as rec:
+        frames = prefetch(rec.color_images(default_decode_threads()), depth=4)
         t = time.perf_counter()
-        for f in frames[1:]:
-            pose.process(f)
-        return 1000 * (time.perf_counter() - t) / max(1, len(frames) - 1)
+        track = track_video(frames, est, loc, total_frames=rec.num_frames)
+        seconds = time.perf_counter() - t
+    n = max(1, track.n_frames)
+    return {"ms_per_frame": 1000 * seconds / n, "frames": track.n_frames,
+            "frames_with_pose": int(track.accepted.sum()), "keypoints": track.keypoints, "accepted": track.accepted}
+
+
+def loop_accuracy(loop: dict[str, Any], records: Sequence[Any]) -> dict[str, float]:
+    """PCK of the analyze loop's own keypoints (its tracker's boxes, not the labels') on the labelled frames.
+
+    A frame where the loop found no pose counts as missed on every labelled joint.
+    """
+    from gaitpose.eval.metrics import pck
+
+    kp = np.stack([loop["keypoints"][r.frame_index] if r.frame_index < len(loop["keypoints"])
+                   and loop["accepted"][r.frame_index] else np.full((21, 2), -1e6, np.float32) for r in records])
+    kp = np.where(np.isfinite(kp), kp, -1e6)
+    return {"PCK@0.1": pck(kp, records, 0.1), "PCK@0.1_feet": pck(kp, records, 0.1, indices=FOOT_INDICES),
+            "PCK@0.05_feet": pck(kp, records, 0.05, indices=FOOT_INDICES), "records": len(records)}
 
 
 def main() -> None:
@@ -285,15 +312,37 @@ def main() -> None:
     img = read_rgb(r0.image_path)
     result["latency_1_thread"] = {"general": crop_latency_ms(general, img, r0.bbox),
                                   "student": crop_latency_ms(student, img, r0.bbox)}
-    mp_ms = {}
+    loops: dict[str, Any] = {}
     for video in sorted(Path(args.videos).glob("*.mp4")):
-        ms = mediapipe_fullframe_ms(video)
-        if ms is not None:
-            mp_ms[video.stem] = ms
-    result["mediapipe_fullframe_ms_per_frame"] = mp_ms
+        row: dict[str, Any] = {"decode_only_ms": None, "mediapipe_fullframe_ms": None}
+        try:
+            from benchmarks.teacher_vs_analyze import time_decode, time_teacher_fullframe
+
+            d = time_decode(video)
+            row["decode_only_ms"] = 1000 * d.seconds / max(1, d.frames)
+            m = time_teacher_fullframe(video)
+            row["mediapipe_fullframe_ms"] = 1000 * m.seconds / max(1, m.frames)
+        except ImportError:
+            pass
+        recs = [r for r in records if r.recording == video.stem]
+        for name, model in (("general", args.general), ("student", args.student)):
+            loop = loop_ms_per_frame(video, model)
+            row[f"analyze_loop_{name}_ms"] = loop["ms_per_frame"]
+            if recs:
+                row[f"analyze_loop_{name}_accuracy"] = loop_accuracy(loop, recs)
+        loops[video.stem] = row
+    result["loop_ms_per_frame"] = loops
     print(format_table(result))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return None  # per-frame arrays are not part of the figures
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o).__name__)
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -326,9 +375,28 @@ def format_table(result: dict[str, Any]) -> str:
             out += (f"\n  {rec}: ROI inside {a.get('frames', 0)} frames max {a.get('max_px', float('nan')):.3f}"
                     f" mean {a.get('mean_px', float('nan')):.4f}; ROI over the border {b.get('frames', 0)} frames"
                     f" max {b.get('max_px', float('nan')):.2f} mean {b.get('mean_px', float('nan')):.3f}")
-    if result.get("mediapipe_fullframe_ms_per_frame"):
-        out += "\n\nMediaPipe full-frame Pose (tracking mode), ms per frame, decode excluded: " + ", ".join(
-            f"{k} {v:.1f}" for k, v in result["mediapipe_fullframe_ms_per_frame"].items())
+    if result.get("loop_ms_per_frame"):
+        out += ("\n\n| video | decode only | MediaPipe full-frame loop | analyze loop, general | analyze loop, student"
+                " |"
+                "\n|---|---|---|---|---|")
+
+        def ms(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.1f} ms"
+
+        for k, v in result["loop_ms_per_frame"].items():
+            out += (f"\n| {k} | {ms(v['decode_only_ms'])} | {ms(v['mediapipe_fullframe_ms'])} | "
+                    f"{ms(v['analyze_loop_general_ms'])} | {ms(v['analyze_loop_student_ms'])} |")
+        out += ("\n\nAccuracy of the analyze loop itself (its tracker's boxes) against the teacher labels:"
+                "\n| video | general PCK@0.1 / feet PCK@0.1 / feet PCK@0.05 | student PCK@0.1 / feet PCK@0.1 / feet "
+                "PCK@0.05 |\n|---|---|---|")
+        for k, v in result["loop_ms_per_frame"].items():
+            if "analyze_loop_general_accuracy" not in v:
+                continue
+            cells = []
+            for name in ("general", "student"):
+                a = v[f"analyze_loop_{name}_accuracy"]
+                cells.append(f"{a['PCK@0.1']:.3f} / {a['PCK@0.1_feet']:.3f} / {a['PCK@0.05_feet']:.3f}")
+            out += f"\n| {k} | {cells[0]} | {cells[1]} |"
     out += f"\n\nMachine: {result['machine']}."
     return out
 
