@@ -1,7 +1,8 @@
 """``gaitpose bench``: the benchmark suite (student vs teacher vs reference nets) in one run.
 
-torch, onnx and the benchmarks package are imported inside the command, so registering it costs
-nothing on an edge install without torch.
+A plug-in of the ``gaitpose`` command (entry point ``gaitpose.commands: bench`` in pyproject.toml):
+the library does not import the benchmarks package; this module registers itself. torch, onnx and
+the suite are imported inside the command, so registering it costs nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,19 +19,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def bench(
     out: Path = typer.Option(..., "--out", help="Output folder for bench.md, bench.json and bench.png."),
     video: Path | None = typer.Option(
-        None, "--video", help="Video to benchmark on [default: ../shared/data/videos/sports2d_demo.mp4 beside the "
-        "checkout if present, else tests/data/sports2d_walk.mp4]."),
+        None, "--video", help="Video to benchmark on (default: ../shared/data/videos/sports2d_demo.mp4 beside the "
+        "checkout if present, else tests/data/sports2d_walk.mp4)."),
     labels: Path | None = typer.Option(None, "--labels", help="Held-out COCO label file for the accuracy section."),
     models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Folder with student/ and localizer/."),
     student: Path | None = typer.Option(None, "--student", help="Student ONNX to use instead of the shipped one."),
     quick: bool = typer.Option(False, "--quick", help="Few repetitions, 1 thread, RTMPose-t-sized reference only."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where exported reference nets are kept "
-                                          "[default: OUT/.cache]."),
+                                          "(default: OUT/.cache)."),
     reps: int = typer.Option(60, "--reps", min=3, help="Timed runs per model and thread count."),
     throughput_video: list[Path] | None = typer.Option(
         None, "--throughput-video", help="Also measure decode alone, the teacher and analyze's loop on this video "
-        "(repeatable) [default: the --video, or without --video the default video and every video beside it; "
-        "none with --quick]."),
+        "(repeatable; default: the --video, or without --video the default video and every video beside it; "
+        "none with --quick)."),
 ) -> None:
     """Measure the student against the MediaPipe teacher and reference pose nets; write a report."""
     with cli_errors():

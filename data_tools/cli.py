@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gaitpose.cliutil import make_app
+from gaitpose.cli.util import make_app
 
 COMMAND_MODULES = (
     "data_tools.extract_cli",  # extract

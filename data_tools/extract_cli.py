@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 
 def extract_command(

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 from gaitpose.errors import InputError
 from gaitpose.fsutil import write_json_atomic
 from gaitpose.labels import frames_root, load_coco, relative_root

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 
 def specialise_cmd(

@@ -1,25 +1,28 @@
-"""The ``gaitpose`` command. Sub-commands live beside the code they drive and register here.
+"""The ``gaitpose`` command: every sub-command of the library lives in this package.
 
-Each command module exposes ``register(app)`` and imports heavy dependencies (torch, onnx)
-inside the command bodies, so ``gaitpose analyze`` works on an edge box without torch.
+Each module here exposes ``register(app)`` and imports heavy dependencies (torch, onnx) inside the
+command bodies, so ``gaitpose analyze`` works on an edge box without torch. Commands from outside
+the library plug in through the ``gaitpose.commands`` entry-point group (``gaitpose bench`` comes
+from the ``benchmarks`` package that way), so the library itself never imports them.
 """
 
 from __future__ import annotations
 
-from gaitpose.cliutil import make_app
+from gaitpose.cli.util import make_app
 
 COMMAND_MODULES = (
-    "gaitpose.train.cli",  # train, evaluate
-    "gaitpose.prune.cli",  # prune
-    "gaitpose.export.cli",  # export, quantize
-    "gaitpose.analyze_cli",  # analyze, train-localizer
-    "gaitpose.bench_cli",  # bench
+    "gaitpose.cli.train",  # train, evaluate
+    "gaitpose.cli.prune",  # prune
+    "gaitpose.cli.export",  # export, quantize
+    "gaitpose.cli.analyze",  # analyze, train-localizer
     "gaitpose.gait_cli",  # gait (keypoints/TRC/C3D files)
     "gaitpose.specialise_cli",  # specialise
 )
+PLUGIN_GROUP = "gaitpose.commands"
 
 app = make_app(
-    "gaitpose", "Train, compress and run a compact gait keypoint model; analyse gait videos.", COMMAND_MODULES
+    "gaitpose", "Train, compress and run a compact gait keypoint model; analyse gait videos.", COMMAND_MODULES,
+    plugin_group=PLUGIN_GROUP,
 )
 
 

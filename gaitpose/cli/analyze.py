@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 
 def analyze_cmd(
@@ -41,7 +41,7 @@ def analyze_cmd(
 ) -> None:
     """Analyse the gait in VIDEO: keypoints, gait events, metrics, angle plots and an HTML report."""
     from gaitpose.analyze import analyze_video
-    from gaitpose.cliutil import ProgressLine
+    from gaitpose.cli.util import ProgressLine
     from gaitpose.options import check_height_cm, parse_roi
 
     with cli_errors():

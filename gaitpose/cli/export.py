@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 log = logging.getLogger(__name__)
 

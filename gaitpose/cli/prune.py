@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 
 def _parse_floats(text: str | None, option: str) -> list[float] | None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gaitpose.cliutil import cli_errors
+from gaitpose.cli.util import cli_errors
 
 if TYPE_CHECKING:
     from torch import nn

@@ -30,15 +30,22 @@ def cli_errors(exit_code: int = 2) -> Iterator[None]:
         raise typer.Exit(exit_code) from None
 
 
-def make_app(name: str, help_text: str, command_modules: Sequence[str]) -> typer.Typer:
-    """A typer app whose sub-commands live beside the code they drive.
+def make_app(
+    name: str, help_text: str, command_modules: Sequence[str], plugin_group: str | None = None
+) -> typer.Typer:
+    """A typer app whose sub-commands live in ``command_modules`` (and, optionally, entry-point plug-ins).
 
     Each module in ``command_modules`` exposes ``register(app)`` and imports heavy dependencies
     (torch, onnx) inside its command bodies, so e.g. ``gaitpose analyze`` runs without torch.
     A module that is absent from this build (its package not shipped) is skipped.
+    ``plugin_group``: entry points (``name = "package.module:register"``) that add commands from
+    other packages; they are looked up only when such a command is asked for or the help is
+    shown, so a built-in command pays nothing for them.
     """
+    cls = _plugin_group_class(plugin_group) if plugin_group else None
     app = typer.Typer(
-        name=name, help=help_text, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+        name=name, help=help_text, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+        **({"cls": cls} if cls else {}),
     )
 
     @app.callback()
@@ -57,6 +64,39 @@ def make_app(name: str, help_text: str, command_modules: Sequence[str]) -> typer
             raise
         module.register(app)
     return app
+
+
+def _plugin_group_class(group: str) -> type:
+    """A click group class that adds the commands registered under entry-point ``group``."""
+    from importlib.metadata import entry_points
+
+    from typer.core import TyperGroup
+
+    class PluginGroup(TyperGroup):
+        _found: dict[str, Any] | None = None
+
+        def _plugins(self) -> dict[str, Any]:
+            if PluginGroup._found is None:
+                PluginGroup._found = {ep.name: ep for ep in entry_points(group=group)}
+            return PluginGroup._found
+
+        def list_commands(self, ctx: Any) -> list[str]:
+            own = list(super().list_commands(ctx))
+            return own + sorted(n for n in self._plugins() if n not in own)
+
+        def get_command(self, ctx: Any, cmd_name: str) -> Any:
+            cmd = super().get_command(ctx, cmd_name)
+            if cmd is not None or cmd_name not in self._plugins():
+                return cmd
+            try:
+                register = self._plugins()[cmd_name].load()
+            except ImportError:  # the plug-in's package is not installed here
+                return None
+            sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            register(sub)
+            return typer.main.get_group(sub).get_command(ctx, cmd_name)
+
+    return PluginGroup
 
 
 class ProgressLine:
