@@ -262,3 +262,24 @@ def test_roi_given_directly_matches_mediapipe(estimator: BlazePoseEstimator, med
     assert ref is not None
     d = np.linalg.norm(ours - ref[list(BLAZEPOSE33_TO_GAITPOSE)], axis=1)
     assert np.median(d) < 0.1 and d.max() < 2.0, d
+
+
+def test_analyze_frame_loop_runs_the_general_model_unchanged() -> None:
+    """``track_video`` (analyze's loop: planar frames, localiser, subject tracker, look-back) drives the
+    general model as it is; its keypoints on the walker agree with the teacher's labels."""
+    from gaitpose.infer.localizer import OnnxLocalizer
+    from gaitpose.infer.track import track_video
+    from gaitpose.io import open_recording
+
+    est = load_pose_estimator(GENERAL, threads=1, spinning=False)
+    loc = OnnxLocalizer(LOCALIZER, threads=1, spinning=False)
+    labels = _labels("sports2d_walk.mp4")
+    x, y, w, h = labels[0]["bbox"]
+    roi = np.array([x - 0.5 * w, y - 0.25 * h, 2 * w, 1.5 * h], np.float32)  # as `analyze --roi` would
+    with open_recording(DATA / "sports2d_walk.mp4") as rec:
+        track = track_video(rec.color_images(1), est, loc, roi=roi)
+    assert track.n_frames == 180
+    pred = {i: (track.keypoints[i], track.scores[i]) for i in range(track.n_frames) if track.accepted[i]}
+    assert len(pred) >= 140
+    assert _pck(pred, labels, 0.1) >= 0.9
+    assert _pck(pred, labels, 0.1, FOOT_INDICES) >= 0.85

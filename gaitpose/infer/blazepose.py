@@ -187,7 +187,7 @@ class BlazePoseDetector:
         self.min_score = float(min_score)
 
     def detect_roi(self, image: ImageLike, box_xywh: np.ndarray, padding: float = 1.25) -> Roi | None:
-        """The ROI (full-image pixels) of the best-scoring person in the padded box, or None."""
+        """The ROI (full-image pixels) of the person who fills the box best (of those scoring >= min_score), or None."""
         center, size = box_to_center_size(box_xywh, 1.0, padding)
         patch, m = crop(image, center, size, (self.size, self.size))
         x = patch.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
@@ -202,8 +202,14 @@ class BlazePoseDetector:
         boxes = reg[:, :4] / self.size
         boxes[:, :2] += anchors
         kps = reg[:, 4:8].reshape(-1, 2, 2) / self.size + anchors[:, None, :]
-        # Weighted NMS around the best detection (MediaPipe: IoU 0.3, weighted by score).
-        best = int(np.argmax(s))
+        # The person of the box, not the most confident one in it (a bystander may score higher):
+        # the detection that overlaps the box best, then weighted NMS around it (MediaPipe: IoU
+        # 0.3, weighted by score).
+        x0, y0, bw, bh = (float(v) for v in box_xywh)
+        corners = affine_points(np.array([[x0, y0], [x0 + bw, y0 + bh]], np.float32), m) / self.size
+        query = np.array([(corners[0, 0] + corners[1, 0]) / 2, (corners[0, 1] + corners[1, 1]) / 2,
+                          corners[1, 0] - corners[0, 0], corners[1, 1] - corners[0, 1]], np.float32)
+        best = int(np.argmax(_iou_cxcywh(query, boxes) + 1e-3 * s))
         iou = _iou_cxcywh(boxes[best], boxes)
         w = s * (iou >= 0.3)
         pts = (kps * w[:, None, None]).sum(axis=0) / w.sum() * self.size  # (2, 2) in crop pixels
