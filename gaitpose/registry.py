@@ -51,6 +51,8 @@ def resolve_model(path: str | os.PathLike[str] | None, default_rel: Path, what: 
                   model_dir: str | os.PathLike[str] | None = None) -> Path:
     """The model file to load; :class:`InputError` (naming the file and how to fix it) when absent."""
     p = model_path(path, default_rel, model_dir)
+    if path is not None and p.is_dir() and (p / "model.onnx").is_file():
+        p = p / "model.onnx"  # a model folder, e.g. the output of `gaitpose specialise`
     if not p.exists():
         hint = "" if path is not None else f"; pass {option} or set {MODEL_DIR_ENV}"
         raise InputError(p, f"{what} model not found{hint}")

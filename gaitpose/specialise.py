@@ -57,7 +57,9 @@ DEFAULT_INPUT_SIZE = (192, 144)
 # decoder and residual-stream projections cost 20-40 PCK points).
 PROTECT = ("stem", "stages.0", "laterals", "refine", "stages.*.block.2.*")
 MAX_EPOCHS = 300
+PROBE_RECORDS = 64  # crops in the one-epoch timing run that plans the training epochs
 SPEEDUP_TARGET = 5.0  # the product target: per crop at least 5x faster than the general default
+MAX_PRUNE_LOSS = 0.01  # PCK@0.1 the pruned network may lose against its parent (issue 3's rule)
 
 
 @dataclass
@@ -434,6 +436,19 @@ def plan_prune(total_epochs: int) -> dict[str, int]:
     return {"sparsity_epochs": sparsity, "steps": steps, "finetune_epochs": finetune, "final_epochs": final}
 
 
+def steady_epoch_seconds(run_dir: Path) -> float | None:
+    """Median time of a training run's last (up to) three epochs, from its ``log.json``; the first
+    epoch also decodes every image once, so it is left out when there are more."""
+    try:
+        history = json.loads((Path(run_dir) / "log.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    secs = [float(h["seconds"]) for h in history if h.get("seconds")]
+    if len(secs) > 1:
+        secs = secs[1:]
+    return float(np.median(secs[-3:])) if secs else None
+
+
 def pick_target_macs(latency_ms: float, budget_ms: float | None) -> float:
     """The MACs fraction to prune to so a crop fits ``budget_ms`` (1.0: it already does).
 
@@ -635,33 +650,39 @@ class Specialiser:
         (``models/general/model.onnx``, the BlazePose export), else the shipped default student."""
         if self.opts.general_model is not None:
             return Path(self.opts.general_model), "the given general model"
-        from gaitpose.registry import default_model_dir
+        from gaitpose.registry import GENERAL_POSE_MODEL, default_model_dir
 
-        general = default_model_dir() / "general" / "model.onnx"
+        general = default_model_dir() / GENERAL_POSE_MODEL
         if general.is_file():
-            return general, "the general default model (models/general)"
+            return general, f"the general default model (models/{GENERAL_POSE_MODEL.as_posix()})"
         p = default_model_dir() / "student" / "model.onnx"
         return (p if p.is_file() else None), "the current default model (models/student; no general model shipped)"
 
-    def _crop_budget(self, general: Path | None) -> float | None:
-        """Per-crop latency budget: ``--crop-budget-ms``, else a fifth of the general model's latency.
+    def _latency_budget(self, probe: Path, general: Path | None) -> tuple[float, float | None, float | None]:
+        """(this architecture's ms per crop, the per-crop budget, the general model's ms per crop).
 
-        Only a general model sets a budget: a fifth of the shipped student's own latency is not a
-        meaningful target (then the shipped recipe's half of the MACs is used).
+        The budget is ``--crop-budget-ms``, else a fifth of the general model's latency (the product's
+        5x target), measured interleaved with the architecture's so that load on a shared machine hits
+        both alike. The shipped student is no general model: against it there is no budget (then the
+        shipped recipe's half of the MACs is used).
         """
-        if self.opts.crop_budget_ms is not None:
-            return float(self.opts.crop_budget_ms)
-        if general is None or general.parent.name == "student":
-            return None
-        from gaitpose.export.latency import measure_latency
+        from gaitpose.export.latency import compare_latency
 
-        ms = measure_latency(general, threads=(1,), runs=30)["threads=1"]["median_ms"]
-        return ms / SPEEDUP_TARGET
+        models = {"arch": probe}
+        if self.opts.crop_budget_ms is None and general is not None and general.parent.name != "student":
+            models["general"] = general
+        lat = compare_latency(models, threads=(1,), runs=50)
+        arch = lat["arch"]["threads=1"]["median_ms"]
+        if self.opts.crop_budget_ms is not None:
+            return arch, float(self.opts.crop_budget_ms), None
+        if "general" not in lat:
+            return arch, None, None
+        gen = lat["general"]["threads=1"]["median_ms"]
+        return arch, gen / SPEEDUP_TARGET, gen
 
     def _train(self) -> dict[str, Any]:
         import copy
 
-        from gaitpose.export.latency import measure_latency
         from gaitpose.export.onnx_export import export_onnx
         from gaitpose.labels import load_records
         from gaitpose.nn.checkpoint import model_meta
@@ -699,10 +720,9 @@ class Specialiser:
 
         # Per-crop latency of this architecture against the budget decides whether to prune.
         general, _ = self._general()
-        budget_ms = self._crop_budget(general)
         probe_onnx = run_dir / "architecture.onnx"
-        export_onnx(copy.deepcopy(model).cpu().eval(), model_meta(model.cfg, cfg), probe_onnx, simplify=False)
-        lat_ms = measure_latency(probe_onnx, threads=(1,), runs=30)["threads=1"]["median_ms"]
+        export_onnx(copy.deepcopy(model).cpu().eval(), model_meta(model.cfg, cfg), probe_onnx)
+        lat_ms, budget_ms, general_ms = self._latency_budget(probe_onnx, general)
         target = opts.target_macs if opts.target_macs is not None else (
             pick_target_macs(lat_ms, budget_ms) if budget_ms is not None else 0.5)
 
@@ -724,18 +744,21 @@ class Specialiser:
                 epochs = opts.epochs
                 prune_epochs = opts.prune_epochs if opts.prune_epochs is not None else (2 if target < 1 else 0)
             else:
-                # Time one epoch on a copy (the real run keeps its own schedule), then fit the budget.
+                # Time one epoch of a copy on at most PROBE_RECORDS crops (the real run keeps its own
+                # schedule), scale it to the whole set, then fit the budget. The probe also pays for
+                # decoding its images once, so it errs on the long side.
+                probe = records[:: max(1, len(records) // PROBE_RECORDS)][:PROBE_RECORDS]
                 t0 = time.perf_counter()
-                train_model(copy.deepcopy(model), records, [], cfg.updated(epochs=1), None, progress=False,
+                train_model(copy.deepcopy(model), probe, [], cfg.updated(epochs=1), None, progress=False,
                             distill_from=teacher, distill_weight=opts.distill_weight)
-                epoch_s = time.perf_counter() - t0
-                reserve = 45.0 + 0.08 * self.clock.budget_s
+                epoch_s = (time.perf_counter() - t0) * len(records) / len(probe)
+                reserve = self._reserve()
                 epochs, prune_epochs = plan_training(self.clock.left, epoch_s, target < 1.0, reserve)
                 if opts.prune_epochs is not None:
                     prune_epochs = opts.prune_epochs
             plan = {"key": self._key, "epochs": int(epochs), "prune_epochs": int(prune_epochs),
                     "target_macs": float(target), "epoch_seconds": epoch_s, "crop_budget_ms": budget_ms,
-                    "architecture_latency_ms": lat_ms, "input_size": list(size)}
+                    "architecture_latency_ms": lat_ms, "general_latency_ms": general_ms, "input_size": list(size)}
             write_json_atomic(plan_path, plan, indent=1)
         self.say(f"  plan: {plan['epochs']} training epochs"
                  + (f" (one epoch took {plan['epoch_seconds']:.1f} s)" if plan.get("epoch_seconds") else "")
@@ -758,10 +781,55 @@ class Specialiser:
             result = train_model(model, records, [], cfg.updated(epochs=plan["epochs"]), run_dir, resume=resume,
                                  progress=sys.stderr.isatty(), distill_from=teacher,
                                  distill_weight=opts.distill_weight)
-        return {"checkpoint": str(run_dir / "last.pt"), "plan": plan, "init": str(inp.init) if inp.init else None,
-                "device": result.get("device", opts.device), "train_samples": len(records),
-                "distill_weight": opts.distill_weight if teacher is not None else None,
-                "final_loss": (result.get("history") or [{}])[-1].get("train_loss")}
+        out = {"checkpoint": str(run_dir / "last.pt"), "plan": plan, "init": str(inp.init) if inp.init else None,
+               "device": result.get("device", opts.device), "train_samples": len(records),
+               "distill_weight": opts.distill_weight if teacher is not None else None,
+               "final_loss": (result.get("history") or [{}])[-1].get("train_loss")}
+        if opts.epochs is None and plan["target_macs"] >= 1.0:
+            more = self._top_up(records, cfg, teacher, run_dir)
+            if more is not None:
+                out.update(checkpoint=more["checkpoint"], more=more)
+        return out
+
+    def _reserve(self) -> float:
+        """Seconds kept for export, INT8 and evaluation after training and pruning."""
+        return 45.0 + 0.08 * self.clock.budget_s
+
+    def _top_up(self, records: list, cfg: Any, teacher: Any, run_dir: Path) -> dict[str, Any] | None:
+        """More epochs when the planned ones ran faster than planned (the one-epoch probe pays for image
+        decoding, and on a shared machine the load changes): a second, gentler cosine cycle from the
+        trained weights (half the learning rate), as many epochs as the time left allows."""
+        from gaitpose.export.ckpt import load_student
+        from gaitpose.nn.checkpoint import read_checkpoint
+        from gaitpose.train.loop import train_model
+
+        more_dir = self.work / "train_more"
+        plan_path = more_dir / "plan.json"
+        plan = None
+        try:
+            plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            plan = None
+        if plan is None or plan.get("key") != self._key or not (more_dir / "last.pt").exists():
+            shutil.rmtree(more_dir, ignore_errors=True)
+            epoch_s = steady_epoch_seconds(run_dir)
+            if epoch_s is None:
+                return None
+            extra = int(min(MAX_EPOCHS, (self.clock.left - self._reserve()) // (1.15 * epoch_s)))
+            if extra < 3:
+                return None
+            more_dir.mkdir(parents=True, exist_ok=True)
+            plan = {"key": self._key, "epochs": extra, "epoch_seconds": epoch_s}
+            write_json_atomic(plan_path, plan, indent=1)
+        self.say(f"  {plan['epochs']} more epochs fit the budget (an epoch now takes {plan['epoch_seconds']:.1f} s): "
+                 "a second cycle at half the learning rate")
+        resume = more_dir / "last.pt" if (more_dir / "last.pt").exists() else None
+        if resume is None or int(read_checkpoint(resume).get("epoch", 0)) < plan["epochs"]:
+            model, _, _ = load_student(run_dir / "last.pt")
+            train_model(model, records, [], cfg.updated(epochs=plan["epochs"], lr=cfg.lr * 0.5, warmup_epochs=0.2),
+                        more_dir, resume=resume, progress=sys.stderr.isatty(), distill_from=teacher,
+                        distill_weight=self.opts.distill_weight)
+        return {"checkpoint": str(more_dir / "last.pt"), "epochs": plan["epochs"]}
 
     def _prune(self) -> dict[str, Any]:
         from gaitpose.prune.pipeline import run_prune
@@ -778,16 +846,31 @@ class Specialiser:
         if opts.epochs is None and self.clock.left < 60:
             self.say(f"  skipped: {max(self.clock.left, 0):.0f} s of the budget left")
             return {"checkpoint": str(ckpt), "pruned": False, "skipped_for_time": True}
+        if opts.epochs is None and opts.prune_epochs is None:
+            # Re-planned from the epochs training really took and the time really left.
+            epoch_s = steady_epoch_seconds(self.work / "train")
+            if epoch_s is not None:
+                prune_epochs = int(max(2, min(MAX_EPOCHS, (self.clock.left - self._reserve()) // (1.4 * epoch_s))))
         pp = plan_prune(prune_epochs)
         cfg = PruneConfig(target_macs=target, scope="global", protect=PROTECT, distill=True, seed=opts.seed, **pp)
         out = self.work / "prune"
-        report = run_prune(ckpt, self.work / "split" / "train.json", None, out, cfg, device=opts.device,
-                           threads=(1,), latency_runs=min(opts.latency_runs, 50), keep_finetune_logs=False)
+        train_json = self.work / "split" / "train.json"
+        report = run_prune(ckpt, train_json, train_json, out, cfg, device=opts.device, threads=(1,),
+                           latency_runs=min(opts.latency_runs, 50), eval_limit=100, keep_finetune_logs=False)
         s = report["summary"]
         self.say(f"  MACs x{s['macs_ratio']:.2f}, params x{s['params_ratio']:.2f}, "
                  f"speed-up {s['speedup_median']}")
-        return {"checkpoint": str(out / "pruned.pt"), "pruned": True, "plan": pp, "summary": s,
-                "unpruned_checkpoint": str(ckpt)}
+        # The compression rule of the shipped recipe: pruning may cost at most one PCK@0.1 point. It is
+        # measured on the training recordings (what the network can still fit), never on the held-out ones.
+        before = (report["before"].get("accuracy") or {}).get("PCK@0.1")
+        after = (report["after"].get("accuracy") or {}).get("PCK@0.1")
+        result = {"checkpoint": str(out / "pruned.pt"), "pruned": True, "plan": pp, "summary": s,
+                  "unpruned_checkpoint": str(ckpt), "train_pck_before": before, "train_pck_after": after}
+        if before is not None and after is not None and after < before - MAX_PRUNE_LOSS:
+            self.say(f"  pruning lost {100 * (before - after):.1f} PCK points on the training recordings "
+                     f"({before:.3f} -> {after:.3f}): the unpruned network is kept")
+            result.update(checkpoint=str(ckpt), pruned=False, rejected=True)
+        return result
 
     def _export(self) -> dict[str, Any]:
         from gaitpose.export.onnx_export import export_checkpoint
@@ -838,8 +921,22 @@ class Specialiser:
         general, general_label = self._general()
         if general is not None:
             models["general default"] = general
-        metrics = {name: evaluate_onnx_model(p, test_json, threads) for name, p in models.items()}
-        lat_models = {k: v for k, v in models.items() if k in ("specialised", "general default")}
+            from gaitpose.registry import default_model_dir
+
+            shipped = default_model_dir() / "student" / "model.onnx"
+            if general != shipped and shipped.is_file():
+                models["shipped student"] = shipped
+        metrics: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        for name, p in models.items():
+            try:
+                metrics[name] = evaluate_onnx_model(p, test_json, threads)
+            except Exception as exc:  # a comparison model that cannot run must not cost the clinic its model
+                if name == "specialised":
+                    raise
+                failed[name] = f"{p}: {type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+                self.say(f"  warning: could not evaluate the {name} ({failed[name]})")
+        lat_models = {k: v for k, v in models.items() if k in ("specialised", "general default") and k in metrics}
         lat = compare_latency(lat_models, threads=(1,), runs=self.opts.latency_runs)
         latency = {k: v["threads=1"]["median_ms"] for k, v in lat.items()}
         speedup = (latency["general default"] / latency["specialised"]) if "general default" in latency else None
@@ -851,7 +948,7 @@ class Specialiser:
                      f"{latency['general default']:.2f} ms: {speedup:.2f}x")
         return {"models": {k: str(v) for k, v in models.items()}, "metrics": metrics, "latency_ms": latency,
                 "speedup_vs_general": speedup, "general": str(general) if general else None,
-                "general_label": general_label, "chosen": str(chosen),
+                "general_label": general_label, "chosen": str(chosen), "failed": failed,
                 "test_recordings": self.results["split"]["test_recordings"]}
 
     def _report(self) -> dict[str, Any]:
@@ -1013,6 +1110,10 @@ def model_card(s: dict[str, Any]) -> str:
         "- Pruning: " + (f"to {plan['target_macs']:.2f} of the MACs (measured x{pr['summary']['macs_ratio']:.2f}), "
                          f"{pr['plan']}" if pr.get("pruned") else
                          ("skipped: the budget ran out" if pr.get("skipped_for_time")
+                          else (f"tried to {plan['target_macs']:.2f} of the MACs and rejected: on the training "
+                                f"recordings PCK@0.1 fell from {_f(pr.get('train_pck_before'))} to "
+                                f"{_f(pr.get('train_pck_after'))} (at most {100 * MAX_PRUNE_LOSS:g} point allowed); "
+                                "the unpruned network ships") if pr.get("rejected")
                           else "none: the unpruned network fits the per-crop budget")),
         f"- Export: ONNX opset 17, torch/ONNX Runtime parity {s['export']['parity']}",
         f"- INT8: {s['int8']['verdict']}",

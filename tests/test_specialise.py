@@ -80,8 +80,8 @@ def test_end_to_end_model_plugs_into_analyze_and_rerun_resumes(clips: list[Path]
     assert meta["recordings"]["held_out"][0] in (out / "MODEL_CARD.md").read_text()
     sha = meta["files"]["model.onnx"]["sha256"]
 
-    # The folder's model is what `gaitpose analyze --model` takes.
-    res = runner.invoke(app, ["analyze", str(clips[0]), "--model", str(out / "model.onnx"), "--no-overlay",
+    # The output folder (or its model.onnx) is what `gaitpose analyze --model` takes.
+    res = runner.invoke(app, ["analyze", str(clips[0]), "--model", str(out), "--no-overlay",
                               "--out", str(tmp_path / "analysis")])
     assert res.exit_code == 0, res.output
     assert "25 frames" in res.output
