@@ -16,7 +16,7 @@ COMMAND_MODULES = (
     "gaitpose.cli.export",  # export, quantize
     "gaitpose.cli.analyze",  # analyze, train-localizer
     "gaitpose.gait_cli",  # gait (keypoints/TRC/C3D files)
-    "gaitpose.specialise_cli",  # specialise
+    "gaitpose.cli.specialise",  # specialise
 )
 PLUGIN_GROUP = "gaitpose.commands"
 
