@@ -133,6 +133,10 @@ def test_no_walking_gives_no_table_and_says_so():
     view = build_clinical_view({"walking_found": False, "units": "relative", "warnings": ["no walking found"]})
     assert view["spatiotemporal"]["rows"] == [] and not view["walking_found"]
     assert view["warnings"] == ["no walking found"]
+    from gaitpose.report.html import render_report
+
+    page = render_report(view)
+    assert "No walking was detected" in page and "No spatio-temporal parameters" in page
 
 
 def test_pick_heel_strikes_takes_the_earliest_per_foot_with_a_pose():
