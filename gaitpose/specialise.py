@@ -1082,6 +1082,11 @@ def _metrics_table(ev: dict[str, Any]) -> list[list[str]]:
 def model_card(s: dict[str, Any]) -> str:
     """MODEL_CARD.md: what the model is, what it was trained and measured on, and its limits."""
     ev, tr, pr = s["evaluation"], s["train"], s["prune"]
+    par = s["export"]["parity"]
+    failed = s["labels"].get("failed") or {}
+    general_note = (" The general default is the teacher's own network (BlazePose), so its agreement with "
+                    "the teacher's labels is high by construction; it is the reference, not a competitor."
+                    if "blazepose" in str(ev.get("general") or "") else "")
     plan = tr["plan"]
     rows = _metrics_table(ev)
     table = "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], ["---"] * len(rows[0]), *rows[1:]])
@@ -1100,6 +1105,7 @@ def model_card(s: dict[str, Any]) -> str:
         f"- Pseudo-labels: MediaPipe BlazePose full on a crop of the one subject per recording and its mirror "
         f"image, every {s['labels']['stride']} frame(s); labelled frames per recording: "
         + ", ".join(f"{k} {v['frames_labelled']}/{v['frames']}" for k, v in s["labels"]["recordings"].items()),
+        *(["- Left out (labelling failed): " + "; ".join(failed.values())] if failed else []),
         "",
         "## Training",
         f"- Start: {tr['init'] or 'random weights (no pretrained student was available)'}",
@@ -1107,6 +1113,8 @@ def model_card(s: dict[str, Any]) -> str:
         f"{tr['train_samples']} labelled crops"
         + (f", distilled from the starting network (weight {tr['distill_weight']:g}) beside the pseudo-labels"
            if tr.get("distill_weight") else ""),
+        *([f"- {tr['more']['epochs']} more epochs at half the learning rate fitted the time left"]
+          if tr.get("more") else []),
         "- Pruning: " + (f"to {plan['target_macs']:.2f} of the MACs (measured x{pr['summary']['macs_ratio']:.2f}), "
                          f"{pr['plan']}" if pr.get("pruned") else
                          ("skipped: the budget ran out" if pr.get("skipped_for_time")
@@ -1115,7 +1123,9 @@ def model_card(s: dict[str, Any]) -> str:
                                 f"{_f(pr.get('train_pck_after'))} (at most {100 * MAX_PRUNE_LOSS:g} point allowed); "
                                 "the unpruned network ships") if pr.get("rejected")
                           else "none: the unpruned network fits the per-crop budget")),
-        f"- Export: ONNX opset 17, torch/ONNX Runtime parity {s['export']['parity']}",
+        "- Export: ONNX opset 17; torch/ONNX Runtime parity " + (
+            f"on {par['num_crops']} real crops: max |diff| {par['max_abs_diff']:.1e}, max keypoint shift "
+            f"{par['max_kp_dist_px']:.3f} px ({'ok' if par['ok'] else 'FAILED'})" if par else "not checked"),
         f"- INT8: {s['int8']['verdict']}",
         "",
         f"## Evaluation on the held-out recordings ({', '.join(ev['test_recordings'])})",
@@ -1123,7 +1133,7 @@ def model_card(s: dict[str, Any]) -> str:
         f"Agreement with the teacher's labels (PCK@0.1 of the box size); the comparison model is "
         f"{ev['general_label']} ({ev['general'] or 'none found'}). Latency: ONNX Runtime, batch 1, 1 thread, "
         "median, both models measured in the same run on the machine above (shared machines give noisy "
-        "absolute times; the ratio is measured side by side).",
+        "absolute times; the ratio is measured side by side)." + general_note,
         "",
         table,
         "",
