@@ -47,16 +47,21 @@ def analyze_command(video: Path, out: Path, model: Path | None, localizer: Path 
     return cmd
 
 
-def _timed(cmd: Sequence[str], what: str, video: Path) -> float:
+def _timed(cmd: Sequence[str], what: str, video: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, all threads) of one process."""
+    import resource
+
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(list(cmd), capture_output=True, text=True, check=False, env=env,
                           stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise InputError(video, f"{what} run failed: {tail[0][:300]}")
-    return wall
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def whole_job_on_video(
@@ -77,12 +82,17 @@ def whole_job_on_video(
                              Path(localizer) if localizer else None)
     mp_runs: list[float] = []
     an_runs: list[float] = []
+    mp_cpu: list[float] = []
+    an_cpu: list[float] = []
     load = []
     try:
         for _ in range(max(1, int(reps))):
             load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
-            mp_runs.append(_timed(mp_cmd, "MediaPipe", video))
-            an_runs.append(_timed(an_cmd, "gaitpose analyze", video))
+            for cmd, what, walls, cpus in ((mp_cmd, "MediaPipe", mp_runs, mp_cpu),
+                                           (an_cmd, "gaitpose analyze", an_runs, an_cpu)):
+                wall, cpu = _timed(cmd, what, video)
+                walls.append(wall)
+                cpus.append(cpu)
     finally:
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -91,6 +101,7 @@ def whole_job_on_video(
         "video": str(video), "reps": len(an_runs),
         "mediapipe_s": round(mp_s, 3), "analyze_s": round(an_s, 3), "ratio": round(mp_s / an_s, 3),
         "mediapipe_runs": [round(v, 3) for v in mp_runs], "analyze_runs": [round(v, 3) for v in an_runs],
+        "mediapipe_cpu_s": round(statistics.median(mp_cpu), 3), "analyze_cpu_s": round(statistics.median(an_cpu), 3),
         "loadavg_1min": [None if v is None else round(v, 2) for v in load],
         "analyze_command": " ".join(an_cmd[-8:] if len(an_cmd) > 8 else an_cmd),
     }
@@ -126,17 +137,20 @@ def whole_job_markdown(section: dict[str, Any] | None) -> list[str]:
         return []
     lines = ["", "## Whole job as a user runs it (process start to exit)", "",
              "`gaitpose analyze VIDEO --out DIR --model M` (defaults: no overlay video) vs MediaPipe Pose on every "
-             "frame, each a fresh process timed from outside, alternating; median of the runs. "
+             "frame, each a fresh process timed from outside, alternating; median of the runs (CPU: user + system "
+             "seconds of all the process's threads, less sensitive to other load on a shared machine). "
              f"Target: MediaPipe / analyze >= {TARGET_RATIO:g}.", "",
-             "| video | MediaPipe s | analyze s | MediaPipe / analyze | runs (MediaPipe; analyze) |",
-             "|---|---|---|---|---|"]
+             "| video | MediaPipe s | analyze s | MediaPipe / analyze | runs (MediaPipe; analyze) | CPU s (MediaPipe; "
+             "analyze) |",
+             "|---|---|---|---|---|---|"]
     for name, r in section["videos"].items():
         if "error" in r:
-            lines.append(f"| {name} | - | - | - | {r['error']} |")
+            lines.append(f"| {name} | - | - | - | {r['error']} | |")
             continue
         mp_runs = ", ".join(f"{v:.2f}" for v in r["mediapipe_runs"])
         runs = f"{mp_runs}; {', '.join(f'{v:.2f}' for v in r['analyze_runs'])}"
-        lines.append(f"| {name} | {r['mediapipe_s']:.2f} | {r['analyze_s']:.2f} | **{r['ratio']:.2f}x** | {runs} |")
+        lines.append(f"| {name} | {r['mediapipe_s']:.2f} | {r['analyze_s']:.2f} | **{r['ratio']:.2f}x** | {runs} | "
+                     f"{r['mediapipe_cpu_s']:.2f}; {r['analyze_cpu_s']:.2f} |")
     return lines
 
 
