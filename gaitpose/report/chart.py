@@ -7,10 +7,9 @@ dependency) draws those in a few tens of milliseconds. ``gaitpose.report.plots``
 through :class:`Figure` exactly as it would through ``matplotlib.figure.Figure``; everything is
 drawn at twice the size and downsampled, for smooth lines and text.
 
-Supported: ``Figure(figsize, dpi)``, ``subplots(nrows, ncols, sharex)``, ``subplots_adjust``,
-``tight_layout`` (fixed margins), ``text``, ``savefig``; ``Axes.plot``, ``fill_between``,
-``axvline``, ``text`` (data or ``transAxes`` coordinates), ``legend``, ``set_title``,
-``set_xlabel``, ``set_ylabel``, ``set_xlim``, ``set_ylim``, ``grid``.
+Supported: Figure(figsize, dpi), subplots, subplots_adjust, tight_layout (fixed margins), text,
+savefig; Axes.plot, fill_between, axvline, text (data or transAxes), legend, set_title/xlabel/
+ylabel/xlim/ylim, grid.
 """
 
 from __future__ import annotations
@@ -32,26 +31,25 @@ DASHES = {"-": None, "solid": None, "--": (3.7, 1.6), "dashed": (3.7, 1.6), ":":
 
 
 def _rgba(colour: Any, alpha: float | None = None) -> tuple[int, int, int, int]:
+    """"#rrggbb", "#rgb" or a basic colour name (anything else draws black)."""
     c = NAMED.get(str(colour), str(colour))
-    if isinstance(colour, (tuple, list)):
-        vals = [float(v) for v in colour]
-        r, g, b = (round(v * 255) if max(vals[:3]) <= 1.0 else int(v) for v in vals[:3])
-    elif c.startswith("#") and len(c) in (4, 7):
-        if len(c) == 4:
-            c = "#" + "".join(ch * 2 for ch in c[1:])
-        r, g, b = (int(c[i : i + 2], 16) for i in (1, 3, 5))
-    else:
-        r, g, b = (0, 0, 0)
+    if len(c) == 4 and c.startswith("#"):
+        c = "#" + "".join(ch * 2 for ch in c[1:])
+    r, g, b = (int(c[i : i + 2], 16) for i in (1, 3, 5)) if len(c) == 7 and c.startswith("#") else (0, 0, 0)
     return r, g, b, round(255 * (1.0 if alpha is None else float(alpha)))
 
 
+_FONTS: dict[int, Any] = {}
+
+
 def _font(size_px: float) -> Any:
+    """Pillow's bundled scalable font (no font files to ship), cached per pixel size."""
     from PIL import ImageFont
 
-    return _FONTS.setdefault(round(size_px), ImageFont.load_default(size=max(6, round(size_px))))
-
-
-_FONTS: dict[int, Any] = {}
+    key = max(6, round(size_px))
+    if key not in _FONTS:
+        _FONTS[key] = ImageFont.load_default(size=key)
+    return _FONTS[key]
 
 
 def nice_ticks(lo: float, hi: float, max_ticks: int = 8) -> np.ndarray:
@@ -67,10 +65,8 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 8) -> np.ndarray:
 
 
 def _fmt_tick(v: float, step: float) -> str:
-    if step >= 1 or not math.isfinite(step):
-        return f"{v:.0f}"
-    nd = max(0, -math.floor(math.log10(step)) + (1 if round(step / 10 ** math.floor(math.log10(step)), 6) == 2.5
-                                                   else 0))
+    """As many decimals as the tick step has (0.25 -> 2, 2.5 -> 1, 10 -> 0)."""
+    nd = len(np.format_float_positional(step, precision=8, trim="-").partition(".")[2]) if math.isfinite(step) else 0
     return f"{v:.{nd}f}"
 
 
@@ -96,7 +92,6 @@ class _Artist:
 class Axes:
     """One panel; data limits are taken from what was drawn (5 % margins) unless set."""
 
-    figure: Figure
     artists: list[_Artist] = field(default_factory=list)
     title: tuple[str, float] | None = None
     xlabel: str = ""
@@ -107,9 +102,8 @@ class Axes:
     legend_spec: tuple[str, float] | None = None
     share: list[Axes] | None = None
     show_xticklabels: bool = True
-    transAxes: object = field(default_factory=object)  # matplotlib's name
+    transAxes: object = field(default_factory=object)  # matplotlib's name: ax.text(..., transform=ax.transAxes)
 
-    # -- matplotlib-like API -------------------------------------------------------------------
     def plot(self, x: Any, y: Any, color: Any = "#1f77b4", lw: float = 1.5, ls: str = "-", label: str | None = None,
              alpha: float | None = None, **_: Any) -> None:
         self.artists.append(_Artist("line", np.asarray(x, float), np.asarray(y, float), colour=color, lw=lw, ls=ls,
@@ -173,11 +167,8 @@ class Axes:
             m = 0.05 * (hi - lo)
             return lo - m, hi + m
 
-        if self.xlim is not None:
-            xl = self.xlim
-        else:
-            ranges = [ax._data_range("x") for ax in (self.share or [self])]
-            xl = padded(min(r[0] for r in ranges), max(r[1] for r in ranges))
+        ranges = [ax._data_range("x") for ax in (self.share or [self])]
+        xl = self.xlim or padded(min(r[0] for r in ranges), max(r[1] for r in ranges))
         yl = self.ylim if self.ylim is not None else padded(*self._data_range("y"))
         return xl, yl
 
@@ -195,7 +186,7 @@ class Figure:
 
     def subplots(self, nrows: int = 1, ncols: int = 1, sharex: bool = False, **_: Any) -> Any:
         self.grid_shape = (int(nrows), int(ncols))
-        self.axes = [Axes(self) for _ in range(nrows * ncols)]
+        self.axes = [Axes() for _ in range(nrows * ncols)]
         if sharex:
             for i, ax in enumerate(self.axes):
                 ax.share = self.axes
@@ -206,7 +197,7 @@ class Figure:
         self.adjust.update({k: float(v) for k, v in kw.items() if v is not None})
 
     def tight_layout(self, **_: Any) -> None:
-        """Fixed margins (there is no text measuring here)."""
+        """Fixed margins: there is no text measuring here."""
 
     def text(self, x: float, y: float, s: str, ha: str = "left", fontsize: float = 10.0, color: Any = "black",
              va: str = "bottom", **_: Any) -> None:
@@ -261,9 +252,8 @@ class _Renderer:
         pattern = [d * lw_pt * self.k for d in dash]
         seg = np.diff(pts, axis=0)
         lengths = np.hypot(seg[:, 0], seg[:, 1])
-        pos, i_pat, on = 0.0, 0, True
-        remaining = pattern[0]
-        for (p0, d, n) in zip(pts[:-1], seg, lengths, strict=True):
+        i_pat, on, remaining = 0, True, pattern[0]
+        for p0, d, n in zip(pts[:-1], seg, lengths, strict=True):
             t = 0.0
             while t < n:
                 step = min(remaining, n - t)
@@ -272,7 +262,6 @@ class _Renderer:
                     self.draw_.line([tuple(a), tuple(b)], fill=fill, width=width)
                 t += step
                 remaining -= step
-                pos += step
                 if remaining <= 1e-9:
                     i_pat = (i_pat + 1) % len(pattern)
                     remaining, on = pattern[i_pat], not on
@@ -292,8 +281,7 @@ class _Renderer:
             y0 = top + r * ch * (1 + a["hspace"])
             self._axes(ax, (x0, y0, x0 + cw, y0 + ch))
         for t in fig.texts:
-            self._text((t.x * self.w, (1 - t.y) * self.h), t.text, t.fontsize, t.colour, t.ha,
-                       {"bottom": "bottom", "top": "top", "center": "center"}.get(t.va, "bottom"))
+            self._text((t.x * self.w, (1 - t.y) * self.h), t.text, t.fontsize, t.colour, t.ha, t.va)
         from PIL import Image
 
         return self.img.resize((self.w // SS, self.h // SS), Image.Resampling.LANCZOS)
@@ -353,8 +341,7 @@ class _Renderer:
         frame = max(1, round(0.8 * self.k))
         self.draw_.rectangle((x0, y0, x1, y1), outline=(0, 0, 0, 255), width=frame)
         tick = 3.5 * self.k
-        xstep = float(xt[1] - xt[0]) if len(xt) > 1 else 1.0
-        ystep = float(yt[1] - yt[0]) if len(yt) > 1 else 1.0
+        xstep, ystep = (float(t[1] - t[0]) if len(t) > 1 else 1.0 for t in (xt, yt))
         for v in xt:
             self.draw_.line([(tx(v), y1), (tx(v), y1 + tick)], fill=(0, 0, 0, 255), width=frame)
             if ax.show_xticklabels:
@@ -386,13 +373,10 @@ class _Renderer:
         items = [a for a in ax.artists if a.label and a.kind in ("line", "band")]
         if not items:
             return
-        font = _font(fs * self.k)
-        row = fs * self.k * 1.45
-        sample = 2.0 * fs * self.k
-        pad = 0.5 * fs * self.k
+        font, row, sample, pad = _font(fs * self.k), 1.45 * fs * self.k, 2.0 * fs * self.k, 0.5 * fs * self.k
         width = sample + pad * 3 + max(font.getlength(a.label or "") for a in items)
         height = row * len(items) + pad * 1.2
-        x0, y0, x1, y1 = box
+        (x0, y0, x1, y1) = box
         lx = x1 - width - pad if "right" in loc else x0 + pad
         ly = y1 - height - pad if "lower" in loc else y0 + pad
         self.draw_.rounded_rectangle((lx, ly, lx + width, ly + height), radius=pad * 0.6, fill=(255, 255, 255, 204),
