@@ -18,7 +18,7 @@ Why it is built this way:
 * bad input (a missing or unreadable recording, a subjects CSV that does not parse, a bad ``--roi``,
   fewer than two independent recordings to hold one out) is refused in one line before any long work;
 * training starts from the shipped pretrained student when there is one (``--init``; by default
-  ``models/student/pretrained.pt``, else the shipped unpruned student ``model.unpruned.onnx``) and
+  ``models/student/pretrained.pt``, else the shipped default student ``model.onnx``) and
   distils from that starting network beside the clinic's pseudo-labels, so the clinic's few minutes
   of video refine a network that already knows people instead of teaching one from random weights;
 * the output folder holds ``model.onnx`` (with its metadata embedded, so ``gaitpose analyze
@@ -181,14 +181,27 @@ class _Inputs:
 
 
 def default_init() -> Path | None:
-    """The pretrained student the project ships, if any: ``pretrained.pt``, else the unpruned ONNX."""
+    """The pretrained student the project ships, if any: ``pretrained.pt``, else the shipped default
+    model itself (``model.onnx``, FP32: it is the project's best-tested student and already fast enough, so
+    the whole budget goes to adapting it), else the unpruned ``model.unpruned.onnx``."""
     from gaitpose.registry import default_model_dir
 
     base = default_model_dir() / "student"
-    for name in ("pretrained.pt", "model.unpruned.onnx"):
-        if (base / name).is_file():
-            return base / name
+    for name in ("pretrained.pt", "model.onnx", "model.unpruned.onnx"):
+        p = base / name
+        if p.is_file() and (p.suffix == ".pt" or not _is_quantised(p)):
+            return p
     return None
+
+
+def _is_quantised(path: Path) -> bool:
+    import onnx
+
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception:  # unreadable: not a usable starting network either
+        return True
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
 
 
 def _check_out(out: Path) -> None:
@@ -262,7 +275,7 @@ def preflight(opts: SpecialiseOptions) -> _Inputs:
             if not init.is_file():
                 raise InputError(init, "--init checkpoint does not exist")
             if init.suffix.lower() not in (".pt", ".onnx"):
-                raise InputError(init, "--init must be a gaitpose .pt checkpoint or an unpruned .onnx export")
+                raise InputError(init, "--init must be a gaitpose .pt checkpoint or an FP32 .onnx export")
     if opts.general_model is not None and not Path(opts.general_model).is_file():
         raise InputError(opts.general_model, "--general-model file does not exist")
     _check_out(Path(opts.out))
@@ -270,12 +283,12 @@ def preflight(opts: SpecialiseOptions) -> _Inputs:
 
 
 # --------------------------------------------------------------------------------------------- #
-# Starting network: a .pt checkpoint, or an exported (BN-folded) unpruned ONNX
+# Starting network: a .pt checkpoint, or an exported (BN-folded) FP32 ONNX, pruned or not
 # --------------------------------------------------------------------------------------------- #
 
 
 def model_from_onnx(path: str | os.PathLike[str], calib: np.ndarray | None = None) -> Any:
-    """Rebuild a trainable student from an unpruned ONNX export (for ``--init``).
+    """Rebuild a trainable student from an FP32 ONNX export, pruned or not (for ``--init``).
 
     The export folds every BatchNorm into its convolution. The torch network is rebuilt from the
     architecture in the embedded metadata, the folded weights are copied into its convolutions in
@@ -283,8 +296,8 @@ def model_from_onnx(path: str | os.PathLike[str], calib: np.ndarray | None = Non
     bias exactly in eval mode: running mean ``m`` and variance ``s^2`` of the convolution's output on
     real crops (``calib``), scale ``sqrt(s^2 + eps)`` and shift ``bias + m``. In training mode the batch statistics
     are then close to those, so fine-tuning starts from the exported function rather than from a
-    network whose BatchNorms renormalise everything. A pruned export is refused: its widths are not
-    in the metadata.
+    network whose BatchNorms renormalise everything. A pruned export works too: its layers take the
+    widths of its exported weights (the checkpoints it leads to are saved as pruned ones).
     """
     import onnx
     import torch
@@ -299,20 +312,44 @@ def model_from_onnx(path: str | os.PathLike[str], calib: np.ndarray | None = Non
     cfg = (meta.extra or {}).get("model_cfg")
     if not cfg:
         raise InputError(path, "ONNX metadata has no model_cfg; pass a .pt checkpoint to --init")
-    if (meta.extra or {}).get("pruned"):
-        raise InputError(path, "is a pruned export; --init needs the unpruned network (.pt or model.unpruned.onnx)")
     graph = onnx.load(str(path)).graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     onnx_convs = [n for n in graph.node if n.op_type == "Conv"]
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node):
+        raise InputError(path, "is a quantised export; --init needs an FP32 model or a .pt checkpoint")
     model = build_model(cfg).eval()
+    names = {id(m): n for n, m in model.named_modules()}
     order = [_module_of(model, node.name, path) for node in onnx_convs]
     if len(set(map(id, order))) != len(order) or len(order) != sum(isinstance(m, nn.Conv2d) for m in model.modules()):
         raise InputError(path, "its convolutions do not map one to one onto the architecture in its metadata")
+    bn_name: dict[str, str] = {}
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            for a, b in itertools.pairwise(list(seq)):
+                if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                    bn_name[names[id(a)]] = names[id(b)]
+    # A pruned export has narrower layers than its metadata's architecture: give each convolution
+    # (and its BatchNorm) the shape of its exported weights, as the pruner left them.
+    for i, (conv, node) in enumerate(zip(order, onnx_convs, strict=True)):
+        wt = inits.get(node.input[1])
+        if wt is None:
+            raise InputError(path, f"convolution {node.name} has no weight initializer")
+        groups = next((int(a.i) for a in node.attribute if a.name == "group"), 1)
+        if tuple(wt.shape) == tuple(conv.weight.shape) and groups == conv.groups:
+            continue
+        name = names[id(conv)]
+        new = nn.Conv2d(int(wt.shape[1]) * groups, int(wt.shape[0]), conv.kernel_size, conv.stride, conv.padding,
+                        groups=groups, bias=conv.bias is not None)
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, new)
+        order[i] = new
+        if name in bn_name:
+            bparent, _, battr = bn_name[name].rpartition(".")
+            setattr(model.get_submodule(bparent) if bparent else model, battr, nn.BatchNorm2d(int(wt.shape[0])))
     bn_after: dict[nn.Conv2d, nn.BatchNorm2d] = {}
     for seq in model.modules():
         if isinstance(seq, nn.Sequential):
-            mods = list(seq)
-            for a, b in itertools.pairwise(mods):
+            for a, b in itertools.pairwise(list(seq)):
                 if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
                     bn_after[a] = b
     biases: dict[nn.Conv2d, np.ndarray] = {}
@@ -344,6 +381,7 @@ def model_from_onnx(path: str | os.PathLike[str], calib: np.ndarray | None = Non
                     stats[mod] = (y.mean(dim=(0, 2, 3)).numpy(), y.std(dim=(0, 2, 3)).numpy())
 
             hooks = [c.register_forward_hook(record) for c in biases]
+            model.eval()  # layers swapped in for a pruned export start in training mode
             model(torch.from_numpy(np.ascontiguousarray(calib, dtype=np.float32)))
             for hk in hooks:
                 hk.remove()
@@ -379,7 +417,7 @@ def _module_of(model: Any, node_name: str, path: Path) -> Any:
 
 
 def load_init(path: Path, train_json: Path) -> tuple[Any, tuple[int, int]]:
-    """(starting network, its input size) from a .pt checkpoint or an unpruned ONNX export."""
+    """(starting network, its input size) from a .pt checkpoint or an FP32 ONNX export."""
     if path.suffix.lower() == ".onnx":
         from gaitpose.export.crops import label_crops
         from gaitpose.infer.pose import OnnxPoseEstimator
@@ -390,9 +428,7 @@ def load_init(path: Path, train_json: Path) -> tuple[Any, tuple[int, int]]:
         return model, tuple(int(v) for v in est.meta.input_size)  # type: ignore[return-value]
     from gaitpose.export.ckpt import load_student
 
-    model, cfg, ckpt = load_student(path)
-    if ckpt.get("pruned_state") is not None:
-        raise InputError(path, "is a pruned checkpoint; --init needs an unpruned network")
+    model, cfg, _ = load_student(path)
     return model, tuple(int(v) for v in cfg.input_size)  # type: ignore[return-value]
 
 
@@ -764,7 +800,7 @@ class Specialiser:
                  + (f" (one epoch took {plan['epoch_seconds']:.1f} s)" if plan.get("epoch_seconds") else "")
                  + (f"; prune to {plan['target_macs']:.2f} of the MACs in {plan['prune_epochs']} epochs"
                     if plan["target_macs"] < 1 else "; no pruning: the network already fits the per-crop budget")
-                 + (f" (budget {budget_ms:.2f} ms per crop, unpruned {lat_ms:.2f} ms)" if budget_ms else ""))
+                 + (f" (budget {budget_ms:.2f} ms per crop, this network {lat_ms:.2f} ms)" if budget_ms else ""))
         resume = run_dir / "last.pt" if (run_dir / "last.pt").exists() else None
         if resume is not None:
             from gaitpose.nn.checkpoint import read_checkpoint
@@ -841,7 +877,7 @@ class Specialiser:
         target = float(plan["target_macs"])
         prune_epochs = int(plan["prune_epochs"])
         if target >= 1.0:
-            self.say("  not needed: the unpruned network fits the per-crop budget")
+            self.say("  not needed: the network fits the per-crop budget")
             return {"checkpoint": str(ckpt), "pruned": False}
         if opts.epochs is None and self.clock.left < 60:
             self.say(f"  skipped: {max(self.clock.left, 0):.0f} s of the budget left")
@@ -918,13 +954,16 @@ class Specialiser:
             models["specialised INT8"] = Path(self.results["int8"]["int8"])
         if self.results["export"].get("unpruned"):
             models["specialised, unpruned"] = Path(self.results["export"]["unpruned"])
+        init = self.inputs.init
+        if init is not None and init.suffix.lower() == ".onnx":
+            models["starting network"] = init  # what the clinic's frames changed, on the same held-out frames
         general, general_label = self._general()
         if general is not None:
             models["general default"] = general
             from gaitpose.registry import default_model_dir
 
             shipped = default_model_dir() / "student" / "model.onnx"
-            if general != shipped and shipped.is_file():
+            if general != shipped and shipped.is_file() and (init is None or init.resolve() != shipped.resolve()):
                 models["shipped student"] = shipped
         metrics: dict[str, Any] = {}
         failed: dict[str, str] = {}
@@ -1122,7 +1161,7 @@ def model_card(s: dict[str, Any]) -> str:
                                 f"recordings PCK@0.1 fell from {_f(pr.get('train_pck_before'))} to "
                                 f"{_f(pr.get('train_pck_after'))} (at most {100 * MAX_PRUNE_LOSS:g} point allowed); "
                                 "the unpruned network ships") if pr.get("rejected")
-                          else "none: the unpruned network fits the per-crop budget")),
+                          else "none: the network fits the per-crop budget")),
         "- Export: ONNX opset 17; torch/ONNX Runtime parity " + (
             f"on {par['num_crops']} real crops: max |diff| {par['max_abs_diff']:.1e}, max keypoint shift "
             f"{par['max_kp_dist_px']:.3f} px ({'ok' if par['ok'] else 'FAILED'})" if par else "not checked"),

@@ -21,7 +21,8 @@ from gaitpose.specialise import STAGES, pick_target_macs, plan_label_stride, pla
 
 DATA = Path(__file__).parent / "data"
 CLIP = DATA / "pose2sim_cam01.mp4"
-SHIPPED_UNPRUNED = Path(__file__).resolve().parents[1] / "models" / "student" / "model.unpruned.onnx"
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "student"
+SHIPPED_UNPRUNED = SHIPPED / "model.unpruned.onnx"
 
 
 def _cut(src: Path, dst: Path, start: int, stop: int) -> Path:
@@ -55,7 +56,7 @@ def _args(clips: list[Path], out: Path) -> list[str]:
             "--target-macs", "1", "--max-frames", "4", "--stride", "6", "--threads", "2"]
 
 
-@pytest.mark.skipif(not SHIPPED_UNPRUNED.exists(), reason="needs the shipped student as the starting network")
+@pytest.mark.skipif(not (SHIPPED / "model.onnx").exists(), reason="needs the shipped student as the starting network")
 def test_end_to_end_model_plugs_into_analyze_and_rerun_resumes(clips: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "clinic"
     runner = CliRunner()
@@ -74,7 +75,7 @@ def test_end_to_end_model_plugs_into_analyze_and_rerun_resumes(clips: list[Path]
     assert 0.0 <= m["PCK@0.1"] <= 1.0 and 0.0 <= m["PCK@0.1_feet"] <= 1.0
     # Started from the shipped student and fine-tuned one epoch: it must still agree with the teacher.
     assert m["PCK@0.1"] > 0.5
-    assert meta["train"]["init"].endswith("model.unpruned.onnx")
+    assert meta["train"]["init"].endswith("model.onnx")
     assert "general default" in meta["evaluation"]["metrics"]
     assert meta["evaluation"]["speedup_vs_general"] > 0
     assert meta["recordings"]["held_out"][0] in (out / "MODEL_CARD.md").read_text()
@@ -161,21 +162,30 @@ def test_budget_planning_fits_the_time_left() -> None:
     assert plan_label_stride(6000, 1200, 2) == 2
 
 
-@pytest.mark.skipif(not SHIPPED_UNPRUNED.exists(), reason="needs the shipped unpruned student")
-def test_init_from_the_shipped_onnx_reproduces_it() -> None:
-    """The BN-folded export, rebuilt as a trainable torch network, computes what the ONNX computes."""
+@pytest.mark.parametrize("name", ["model.unpruned.onnx", "model.onnx"])
+def test_init_from_the_shipped_onnx_reproduces_it(name: str, tmp_path: Path) -> None:
+    """The BN-folded export (pruned or not), rebuilt as a trainable torch network, computes what the ONNX
+    computes, and survives a checkpoint round trip."""
     import torch
 
     from gaitpose.infer.pose import OnnxPoseEstimator
+    from gaitpose.nn.checkpoint import is_pruned, load_model, model_config_of, save_checkpoint
     from gaitpose.specialise import model_from_onnx
 
-    est = OnnxPoseEstimator(SHIPPED_UNPRUNED, threads=1)
+    path = SHIPPED / name
+    if not path.exists():
+        pytest.skip(f"{path} is not shipped")
+    est = OnnxPoseEstimator(path, threads=1)
     x = np.random.default_rng(0).standard_normal((4, 3, *est.meta.input_size)).astype(np.float32)
-    model = model_from_onnx(SHIPPED_UNPRUNED, x)
+    model = model_from_onnx(path, x)
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
     ref = est.run_heatmaps(x)
     assert np.abs(got - ref).max() < 1e-4
+    ckpt = save_checkpoint(tmp_path / "init.pt", model, model_config_of(model), pruned=is_pruned(model))
+    again, _, _ = load_model(ckpt)
+    with torch.no_grad():
+        assert np.abs(again(torch.from_numpy(x)).numpy() - got).max() < 1e-6
     # In training mode the BatchNorms normalise with batch statistics close to the calibration ones.
     model.train()
     with torch.no_grad():
