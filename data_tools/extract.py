@@ -7,7 +7,7 @@ Why it is built this way:
   * resumability: frames already in the manifest are skipped, so an interrupted or repeated run
     only does the missing work (and a recording whose frames are all present is not even decoded);
   * the inputs are opened read-only and never touched;
-  * colour/depth are paired by timestamp (:mod:`gaitpose.sync`), never by index, and depth is
+  * colour/depth are paired by timestamp (:mod:`gaitpose.io.sync`), never by index, and depth is
     registered into the colour image when the recording says how (intrinsics + extrinsics).
 """
 
@@ -31,8 +31,8 @@ import numpy as np
 from gaitpose.errors import InputError
 from gaitpose.fsutil import write_bytes_atomic
 from gaitpose.io import DepthFrame, Recording, open_recording, scale_camera
+from gaitpose.io.sync import NearestPairer, SyncReport, can_register, register_depth
 from gaitpose.manifest import ManifestWriter, read_manifest
-from gaitpose.sync import NearestPairer, SyncReport, can_register, register_depth
 
 log = logging.getLogger(__name__)
 

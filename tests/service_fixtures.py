@@ -60,8 +60,8 @@ def export_tiny_localizer(path: Path) -> Path:
     import torch
 
     from gaitpose.export.onnx_export import export_onnx
-    from gaitpose.localizer_train import localizer_meta
     from gaitpose.nn.localizer import LocalizerConfig, LocalizerForExport, build_localizer
+    from gaitpose.train.localizer import localizer_meta
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -39,9 +39,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     from gaitpose.export.onnx_export import export_onnx, meta_from_checkpoint
-    from gaitpose.localizer_train import localizer_meta
     from gaitpose.nn import ModelConfig, build_model
     from gaitpose.nn.localizer import LocalizerConfig, LocalizerForExport, build_localizer
+    from gaitpose.train.localizer import localizer_meta
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("models")

@@ -49,9 +49,9 @@ def test_reference_nets_sizes_and_outputs(name, params_m, gmacs, shapes):
 def _export_tiny_models(root: Path) -> None:
     """A tiny random student and localizer, exported exactly as shipped models are (with metadata)."""
     from gaitpose.export.onnx_export import export_onnx, meta_from_checkpoint
-    from gaitpose.localizer_train import localizer_meta
     from gaitpose.nn import ModelConfig, build_model
     from gaitpose.nn.localizer import LocalizerConfig, LocalizerForExport, build_localizer
+    from gaitpose.train.localizer import localizer_meta
 
     torch.manual_seed(0)
     cfg = ModelConfig(stages=[(1, 8, 1, 1), (2, 16, 1, 2), (2, 16, 1, 2), (2, 24, 1, 2), (2, 32, 1, 2)],

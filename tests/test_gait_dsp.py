@@ -17,7 +17,7 @@ def test_butterworth_sections_filter_like_scipy(order: int, wn: float) -> None:
     mine = dsp.butter_lowpass_sos(order, wn)
     assert mine.shape == ref.shape
     # same transfer function (section order may differ in rounding only)
-    w, h_ref = signal.sosfreqz(ref, worN=256)
+    _, h_ref = signal.sosfreqz(ref, worN=256)
     _, h_mine = signal.sosfreqz(mine, worN=256)
     np.testing.assert_allclose(np.abs(h_mine), np.abs(h_ref), atol=1e-10)
     rng = np.random.default_rng(order)

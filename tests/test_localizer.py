@@ -16,8 +16,8 @@ from typer.testing import CliRunner  # noqa: E402
 
 from gaitpose.cli import app  # noqa: E402
 from gaitpose.infer.localizer import Letterbox, OnnxLocalizer, decode_localizer  # noqa: E402
-from gaitpose.localizer_train import make_targets  # noqa: E402
 from gaitpose.skeleton import NUM_KEYPOINTS, coco_category  # noqa: E402
+from gaitpose.train.localizer import make_targets  # noqa: E402
 
 
 def write_label_file(root: Path, n: int = 12, size: tuple[int, int] = (320, 180)) -> Path:

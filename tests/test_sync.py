@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gaitpose.sync import NearestPairer, default_tolerance_ms, pair_nearest, register_depth
+from gaitpose.io.sync import NearestPairer, default_tolerance_ms, pair_nearest, register_depth
 
 
 def test_pairs_30fps_colour_with_15fps_depth_by_time() -> None:

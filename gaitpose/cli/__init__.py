@@ -15,7 +15,7 @@ COMMAND_MODULES = (
     "gaitpose.cli.prune",  # prune
     "gaitpose.cli.export",  # export, quantize
     "gaitpose.cli.analyze",  # analyze, train-localizer
-    "gaitpose.gait_cli",  # gait (keypoints/TRC/C3D files)
+    "gaitpose.cli.gait",  # gait (keypoints/TRC/C3D files)
     "gaitpose.cli.specialise",  # specialise
 )
 PLUGIN_GROUP = "gaitpose.commands"

@@ -95,7 +95,7 @@ def train_localizer_cmd(
 ) -> None:
     """Train the tiny CenterNet-style person localiser on the labels' subject boxes; optionally export ONNX."""
     with cli_errors():
-        from gaitpose.localizer_train import LocalizerTrainConfig, train_localizer
+        from gaitpose.train.localizer import LocalizerTrainConfig, train_localizer
 
         tcfg = LocalizerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_images=max_images,
                                     threads=threads)

@@ -7,7 +7,7 @@ recordings through this interface, so it must stay free of torch and of heavy op
 Conventions shared by all readers:
   * ``t_ms`` is the frame's presentation time in milliseconds on the recording's own clock
     (colour and depth of one recording share that clock, up to a known offset handled by
-    :mod:`gaitpose.sync`). Frames come out in increasing time order.
+    :mod:`gaitpose.io.sync`). Frames come out in increasing time order.
   * ``DepthFrame.index`` is the frame's position in :meth:`Recording.depth_timestamps`, so a
     pairing computed on timestamps can be served from a single forward pass over the frames.
   * Depth is ``uint16`` millimetres, 0 = no reading.

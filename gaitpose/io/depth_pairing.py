@@ -17,7 +17,7 @@ def depth_for_frames(rec: Any, times_s: np.ndarray, warnings: list[str]) -> tupl
     analysis is still valid, only lengths stay relative. Appends the reason to ``warnings`` and
     returns ``(None, None)`` then.
     """
-    from gaitpose.sync import can_register, pair_nearest, register_depth
+    from gaitpose.io.sync import can_register, pair_nearest, register_depth
 
     intr = dict(getattr(rec, "intrinsics", {}) or {})
     color_cam = intr.get("color")
