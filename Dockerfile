@@ -1,19 +1,32 @@
 # gaitpose edge service: ONNX Runtime inference + FastAPI, no torch.
-# Multi-stage: wheels are built in `builder`, installed into a clean slim runtime from a bind
-# mount (so no wheel files stay in any image layer). Every dependency ships aarch64 wheels
-# (onnxruntime, opencv-python-headless, av, numpy, scipy), so the same file builds on arm64 boxes.
+# Multi-stage: the virtual environment is built and trimmed in `builder` (same base image, so the
+# same Python path), then copied whole into a clean runtime. Trimming keeps every feature: debug
+# symbols stripped from the bundled native libraries (each checked to still load, see
+# scripts/trim_venv.py), the packages' own test suites, pip and setuptools removed (bytecode is kept: the service runs as a user who cannot write it, and every
+# analysis worker process would otherwise compile its imports again). Every dependency ships
+# aarch64 wheels (onnxruntime, opencv-python-headless, av, numpy, scipy), so the same file builds
+# on arm64 boxes.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+# binutils for `strip`; only in this stage
+RUN apt-get update && apt-get install -y --no-install-recommends binutils && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 RUN python3 -m venv /opt/build && /opt/build/bin/pip install --upgrade "pip>=24" "setuptools>=68" wheel
 COPY pyproject.toml README.md ./
 COPY gaitpose ./gaitpose
 COPY service ./service
+COPY scripts/trim_venv.py ./scripts/
 # serve extra + rosbags (pure Python) so RealSense .bag depth uploads can be read
 RUN /opt/build/bin/pip wheel --wheel-dir /wheels ".[serve]" "rosbags>=0.9"
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-index --find-links=/wheels "gaitpose[serve]" rosbags \
+    && /opt/venv/bin/pip uninstall -y pip setuptools \
+    && python3 scripts/trim_venv.py /opt/venv \
+    && /opt/venv/bin/python -c "import service.app, onnxruntime, cv2, av, scipy.signal, scipy.interpolate, matplotlib.pyplot, rosbags.highlevel; import gaitpose.analyze" \
+    && /opt/venv/bin/python -m compileall -q /opt/venv/lib >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="gaitpose-serve" \
@@ -23,10 +36,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
     PATH=/opt/venv/bin:$PATH \
     GAITPOSE_MODEL_DIR=/app/models GAITPOSE_DATA_DIR=/data GAITPOSE_HOST=0.0.0.0 GAITPOSE_PORT=8000 \
     GAITPOSE_WORKERS=1 OMP_NUM_THREADS=1
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links=/wheels "gaitpose[serve]" rosbags \
-    && /opt/venv/bin/python -c "import service.app, onnxruntime, cv2, av" \
+COPY --from=builder /opt/venv /opt/venv
+RUN /opt/venv/bin/python -c "import service.app, onnxruntime, cv2, av" \
     && groupadd --system --gid 10001 gaitpose \
     && useradd --system --uid 10001 --gid gaitpose --home-dir /app --no-create-home gaitpose \
     && mkdir -p /app /data && chown gaitpose:gaitpose /data

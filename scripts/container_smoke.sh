@@ -75,7 +75,10 @@ fi
 log "building $IMAGE"
 t0=$SECONDS
 podman build --format docker -t "$IMAGE" "$REPO" >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; die "build failed"; }
-log "built in $((SECONDS - t0)) s; size $(podman image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}')"
+size="$(podman image inspect "$IMAGE" --format '{{.Size}}')"
+base_size="$(podman image inspect docker.io/library/python:3.11-slim --format '{{.Size}}' 2>/dev/null || echo 0)"
+log "built in $((SECONDS - t0)) s; size $(awk -v s="$size" 'BEGIN {printf "%.0f MB", s/1e6}') \
+($(awk -v s="$size" -v b="$base_size" 'BEGIN {printf "%.0f MB", (s-b)/1e6}') on top of the $(awk -v b="$base_size" 'BEGIN {printf "%.0f MB", b/1e6}') base image)"
 podman image inspect "$IMAGE" --format '{{json .Config.Healthcheck}}' | grep -q healthz || die "image has no HEALTHCHECK"
 
 # 4. models: shipped ones are inside the image; otherwise export tiny ones and mount them
@@ -113,6 +116,16 @@ echo
 podman exec "$NAME" python3 -c "import sys, service.app; assert 'torch' not in sys.modules" || die "torch importable path"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/analyses")"
 [[ "$code" == 401 ]] || die "expected 401 without key, got $code"
+# security headers on the page and on an API answer
+for path in / /v1/analyses; do
+  headers="$(curl -s -D - -o /dev/null "$base$path" | tr -d '\r' | tr 'A-Z' 'a-z')"
+  for h in "content-security-policy: default-src 'self'" "x-content-type-options: nosniff" \
+           "x-frame-options: deny" "referrer-policy: no-referrer"; do
+    grep -qF "$h" <<<"$headers" || die "$path: header missing: $h"
+  done
+done
+code="$(curl -s -o /dev/null -w '%{http_code}' "$base/docs")"
+[[ "$code" == 404 ]] || die "expected /docs off (404) by default, got $code"
 
 # 6. one upload, poll to a terminal state, fetch results
 resp="$(curl -fsS -H "X-API-Key: $KEY" -F "video=@$REPO/tests/data/pose2sim_cam01.mp4" "$base/v1/analyses")"
