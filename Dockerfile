@@ -11,7 +11,8 @@ ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
-# binutils for `strip`; only in this stage
+# binutils for `strip`; only in this stage (not pinned: any version strips, and the base image decides the suite)
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends binutils && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 RUN python3 -m venv /opt/build && /opt/build/bin/pip install --upgrade "pip>=24" "setuptools>=68" wheel
