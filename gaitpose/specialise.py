@@ -543,7 +543,10 @@ class Specialiser:
         self.skipped: list[str] = []
 
     # -- bookkeeping --------------------------------------------------------------------------
-    def _stage(self, name: str, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _stage(self, name: str, key: str, fn: Callable[[], dict[str, Any]],
+               final: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Run stage ``name`` unless a marker with ``key`` says it is done; ``final(result)`` False leaves
+        it unmarked (e.g. labelling with failed recordings is retried by the next run)."""
         i = STAGES.index(name) + 1
         done = self.state.done(name, key)
         if done is not None:
@@ -558,7 +561,8 @@ class Specialiser:
         self._key = key
         result = fn()
         secs = time.perf_counter() - t0
-        self.state.mark(name, key, result, secs)
+        if final is None or final(result):
+            self.state.mark(name, key, result, secs)
         self.results[name] = result
         self.timings[name] = secs
         self.say(f"[{i}/{len(STAGES)}] {name}: done in {secs:.1f} s")
@@ -585,9 +589,13 @@ class Specialiser:
         )
         stride = opts.label_stride or plan_label_stride(total_frames, self.clock.budget_s, opts.workers)
         self.label_stride = stride
-        k_label = _hash("label", k_extract, opts.roi, stride)
-        self._stage("label", k_label, self._label)
-        k_split = _hash("split", k_label, opts.seed)
+        from data_tools.label import PART_VERSION
+
+        k_label = _hash("label", k_extract, opts.roi, stride, PART_VERSION)
+        self._stage("label", k_label, self._label, final=lambda r: not r.get("failed"))
+        # Later stages follow the labels' content: a recording that failed and labels on a re-run
+        # changes the labels, and so everything after them.
+        k_split = _hash("split", k_label, file_sha256(self.work / "labels.json"), opts.seed)
         self._stage("split", k_split, self._split)
 
         init_id = _file_id(inp.init) if inp.init is not None else None
