@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaitpose.fsutil import atomic_path
+from gaitpose.nn import count_params_macs
 from gaitpose.skeleton import NUM_KEYPOINTS
 
 INPUT_SIZE = (256, 192)  # (height, width)
@@ -330,8 +332,6 @@ def count_macs(model: nn.Module, input_size: tuple[int, int] = INPUT_SIZE) -> tu
     ConvTranspose2d, which the published 5.46 GFLOPs include, so they are added here. The GAU's
     two batched matmuls are added too (tiny: K x K x s + K x K x e).
     """
-    from gaitpose.nn import count_params_macs
-
     extra = 0
 
     def deconv_hook(mod: nn.ConvTranspose2d, inp: Any, _out: torch.Tensor) -> None:
@@ -381,8 +381,6 @@ def export_reference(name: str, cache_dir: str | os.PathLike[str], *, opset: int
     Batch size is fixed at 1: the benchmark measures per-crop latency, and a static shape lets
     ONNX Runtime plan the whole graph, as a deployment of these models would.
     """
-    from gaitpose.fsutil import atomic_path
-
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     title = REFERENCE_NETS[name][0] if name in REFERENCE_NETS else name

@@ -16,6 +16,7 @@ The teacher-crop run also yields the teacher's keypoints for the subject, which
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -289,8 +290,6 @@ def time_analyze(
 
 def _analyze_stages(out_dir: Path) -> dict[str, float]:
     """``processing.stage_seconds`` from analyze's metrics.json (empty if absent)."""
-    import json
-
     try:
         return dict(json.loads((out_dir / "metrics.json").read_text())["processing"]["stage_seconds"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -304,8 +303,6 @@ def load_analyze_keypoints(out_dir: str | os.PathLike[str], fps: float | None = 
     ``image_id`` = frame index and ``keypoints`` = flat x, y, score triplets. Frames not listed are
     missing (NaN), so the track has one row per frame from 0 to the last listed frame.
     """
-    import json
-
     path = Path(out_dir) / "keypoints.json"
     if not path.exists():
         raise InputError(path, "analyze wrote no keypoints.json")
@@ -343,7 +340,6 @@ def time_cold(pipeline: str, video: str | os.PathLike[str], out_dir: str | os.Pa
     and post-loop times, and everything else of the child's wall time -- interpreter start, imports,
     model loading -- is counted as ``setup_s``, the same way for both pipelines.
     """
-    import json
     import subprocess
     import sys
 
@@ -371,8 +367,6 @@ def time_cold(pipeline: str, video: str | os.PathLike[str], out_dir: str | os.Pa
 def _child_main(argv: list[str]) -> int:
     """``python -m benchmarks.teacher_vs_analyze teacher-fullframe VIDEO`` or ``analyze VIDEO OUT [...]``."""
     import argparse
-    import json
-
     ap = argparse.ArgumentParser(prog="python -m benchmarks.teacher_vs_analyze")
     ap.add_argument("pipeline", choices=["teacher-fullframe", "analyze"])
     ap.add_argument("video")
