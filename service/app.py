@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,7 +29,7 @@ from service.routers import analyses, health, pose
 from service.security import SecurityHeaders, page_csp
 from service.settings import ServiceSettings
 from service.state import AppState, load_models
-from service.uploads import UploadGate
+from service.uploads import CLOSE, UploadGate
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -71,12 +71,17 @@ class SmallBodyLimit:
     The analysis upload streams and enforces its own limit; the pose endpoint uses FastAPI's form
     parsing, which would read any size, so it must declare a Content-Length within the limit
     (411 without one, 413 over it). The HTTP server already refuses bodies longer than declared.
+    The body must also keep coming: no chunk for ``idle_s`` or the whole body slower than
+    ``total_s`` is a 408 (a stalled client would otherwise hold its connection for ever).
     """
 
-    def __init__(self, app, paths: tuple[str, ...], limit: int) -> None:
+    def __init__(self, app, paths: tuple[str, ...], limit: int, idle_s: float = 30.0,
+                 total_s: float = 900.0) -> None:
         self.app = app
         self.paths = paths
         self.limit = limit
+        self.idle_s = idle_s
+        self.total_s = total_s
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
@@ -89,6 +94,23 @@ class SmallBodyLimit:
                 detail = f"body larger than the limit of {self.limit / 1048576:.0f} MiB"
                 await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
                 return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.total_s
+
+            async def timed_receive():
+                left = deadline - loop.time()
+                try:
+                    if left <= 0:
+                        raise TimeoutError
+                    return await asyncio.wait_for(receive(), timeout=min(self.idle_s, left))
+                except TimeoutError:
+                    log.info("%s body cut off: stalled or too slow", scope["path"])
+                    # an HTTPException passes FastAPI's body parsing unchanged and becomes the answer
+                    raise HTTPException(408, f"request body stalled (no data for {self.idle_s:.0f} s) or "
+                                        f"slower than {self.total_s:.0f} s", headers=CLOSE) from None
+
+            await self.app(scope, timed_receive, send)
+            return
         await self.app(scope, receive, send)
 
 
@@ -146,7 +168,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    app.add_middleware(SmallBodyLimit, paths=("/v1/pose",), limit=settings.pose_upload_limit_bytes + 65536)
+    app.add_middleware(SmallBodyLimit, paths=("/v1/pose",), limit=settings.pose_upload_limit_bytes + 65536,
+                       idle_s=settings.upload_idle_timeout_s, total_s=settings.upload_time_limit_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeaders, csp=page_csp(),
                        docs_paths=("/docs", "/docs/oauth2-redirect") if settings.api_docs else ())

@@ -279,3 +279,17 @@ def test_long_unicode_file_name_is_kept_within_file_system_limits(start):
     stored = next((srv.data_dir / "jobs" / r.json()["id"] / "upload").iterdir())
     assert stored.name.startswith("步态_步态") and stored.suffix == ".mp4"
     assert len(stored.name.encode("utf-8")) <= 255
+
+
+def test_stalled_pose_image_upload_is_cut_off(start):
+    srv = start(upload_idle_timeout_s=1.0)
+    head = (f"POST /v1/pose HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    sock.sendall(head + part_head("frame.png", field="image") + b"\x89PNG\r\n\x1a\n" + b"\0" * 500)
+    status, text, waited = read_response(sock, timeout=10)
+    sock.close()
+    assert status == 408 and "stalled" in text, text
+    assert waited < 5
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        assert server_errors(c) == []
