@@ -131,9 +131,14 @@ class ProgressLine:
         if self._bar is None:
             if not getattr(self.stream, "isatty", lambda: False)():
                 return
+            import shutil
+
             from tqdm import tqdm
 
-            self._bar = tqdm(total=1000, desc=self.desc, file=self.stream, leave=True, dynamic_ncols=True,
+            width = min(100, shutil.get_terminal_size((80, 24)).columns)  # a 0-column pty falls back to 80
+            # A plain writer object: given sys.stderr itself, tqdm drew nothing on some terminals (ptys).
+            out = _Writer(self.stream)
+            self._bar = tqdm(total=1000, desc=self.desc, file=out, leave=True, ncols=width,
                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
         if n > self._last:
             self._bar.update(n - self._last)
@@ -145,3 +150,17 @@ class ProgressLine:
             self._bar.close()
         for lg, level in self._quiet:
             lg.setLevel(level)
+
+
+class _Writer:
+    """write/flush of a text stream, nothing else."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.encoding = getattr(stream, "encoding", None)  # tqdm draws a unicode bar when it can
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
