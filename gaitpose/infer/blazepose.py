@@ -69,6 +69,7 @@ REFINE_MIN_CONFIDENCE = 0.5  # RefineLandmarksFromHeatmapCalculatorOptions defau
 POSE_FLAG_THRESHOLD = 0.5  # MediaPipe: below it the ROI holds no pose
 ROI_SCALE = 1.25  # MediaPipe pose_landmarks_to_roi: ROI side = 2 x 1.25 x |hip centre - scale point|
 _IDX = np.asarray(BLAZEPOSE33_TO_GAITPOSE, dtype=np.int64)
+_REFINED = np.concatenate([_IDX, [33, 34]])  # the 21 used landmarks and the two ROI points MediaPipe tracks with
 
 
 @dataclass
@@ -218,7 +219,7 @@ class BlazePoseEstimator:
         xy = raw[:, :2].astype(np.float32)
         if self.refine:
             norm = xy / np.array([w, h], np.float32)
-            norm = refine_from_heatmap(norm, outs[2][0], _IDX)
+            norm = refine_from_heatmap(norm, outs[2][0], _REFINED)
             xy = norm * np.array([w, h], np.float32)
         return BlazeLandmarks(xy=xy, z=raw[:, 2].copy(), visibility=_sigmoid(raw[:, 3]),
                               presence=_sigmoid(raw[:, 4]), pose_flag=float(outs[1].reshape(-1)[0]))
