@@ -2,7 +2,9 @@
 # Multi-stage: the virtual environment is built and trimmed in `builder` (same base image, so the
 # same Python path), then copied whole into a clean runtime. Trimming keeps every feature: debug
 # symbols stripped from the bundled native libraries (each checked to still load, see
-# scripts/trim_venv.py), the packages' own test suites, pip and setuptools removed (bytecode is kept: the service runs as a user who cannot write it, and every
+# scripts/trim_venv.py), the packages' own test suites, pip and setuptools removed, and matplotlib
+# with its own dependencies (only training plots use it; the report's charts are drawn with Pillow,
+# and training needs torch, which this image does not have) (bytecode is kept: the service runs as a user who cannot write it, and every
 # analysis worker process would otherwise compile its imports again). Every dependency ships
 # aarch64 wheels (onnxruntime, opencv-python-headless, av, numpy, scipy), so the same file builds
 # on arm64 boxes.
@@ -24,9 +26,10 @@ COPY scripts/trim_venv.py ./scripts/
 RUN /opt/build/bin/pip wheel --wheel-dir /wheels ".[serve]" "rosbags>=0.9"
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-index --find-links=/wheels "gaitpose[serve]" rosbags \
+    && /opt/venv/bin/pip uninstall -y matplotlib fonttools kiwisolver contourpy cycler pyparsing \
     && /opt/venv/bin/pip uninstall -y pip setuptools \
     && python3 scripts/trim_venv.py /opt/venv \
-    && /opt/venv/bin/python -c "import service.app, onnxruntime, cv2, av, scipy.signal, scipy.interpolate, matplotlib.pyplot, rosbags.highlevel; import gaitpose.analyze" \
+    && /opt/venv/bin/python -c "import service.app, onnxruntime, cv2, av, scipy.signal, scipy.interpolate, rosbags.highlevel; import gaitpose.analyze, gaitpose.report.plots, gaitpose.gait.analysis" \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
