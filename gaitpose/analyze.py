@@ -30,6 +30,7 @@ from gaitpose.infer.track import PoseTrack, default_decode_threads, track_video
 from gaitpose.options import check_height_cm, parse_roi
 from gaitpose.registry import LOCALIZER_MODEL, MODEL_DIR_ENV, POSE_MODEL, default_model_dir  # noqa: F401
 from gaitpose.registry import resolve_model as _resolve
+from gaitpose.report.stillcache import SubjectFrames
 from gaitpose.result import OUTPUT_FILES, AnalysisResult, ModelInfo, Processing
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,9 @@ def analyze_video(
         t_setup = time.perf_counter() - t_start
         # Decoding runs a few frames ahead on its own thread, overlapping with inference.
         frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames)
+        kept = SubjectFrames()  # subject crops for the report's stills: no second decode
         track = track_video(frames, estimator, loc, roi=roi_arr, total_frames=rec.num_frames, progress=report,
-                            progress_span=(0.0, loop_share), flip_test=flip_test)
+                            progress_span=(0.0, loop_share), flip_test=flip_test, keep_frame=kept)
         if track.n_frames == 0:
             raise InputError(video, "no frames could be decoded")
         if not track.accepted.any():
@@ -152,8 +154,8 @@ def analyze_video(
             warnings=list(dict.fromkeys([*warnings, *gait.warnings])),  # each warning once
         )
         with staged_dir(out_dir, overwrite=overwrite) as tmp, ThreadPoolExecutor(1) as pool:
-            # The report's stills decode their frames again: on the second core, while this one plots.
-            stills = pool.submit(_stills, res)
+            # Stills from the kept crops (a strike beyond them is decoded again, on a second thread).
+            stills = pool.submit(_stills, res, kept)
             _write_data(tmp, res)
             report(loop_share + 0.08)
             if overlay:
@@ -196,10 +198,10 @@ def _write_data(tmp: Path, res: AnalysisResult) -> None:
     plot_angle_cycles(gait.cycles, tmp / "angles_cycle.png", toe_off_pct=toe_off_pct(gait.metrics))
 
 
-def _stills(res: AnalysisResult) -> list[dict[str, str]]:
+def _stills(res: AnalysisResult, kept: SubjectFrames) -> list[dict[str, str]]:
     from gaitpose.report.keyframes import heel_strike_stills
 
-    return heel_strike_stills(res.video, res.drawn_keypoints(), res.track.scores, res.gait.events)
+    return heel_strike_stills(res.video, res.drawn_keypoints(), res.track.scores, res.gait.events, frames=kept)
 
 
 def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool, stills: list[dict[str, str]]) -> None:

@@ -77,6 +77,7 @@ def track_video(
     progress_span: tuple[float, float] = (0.0, 1.0),
     lookback: int = 15,
     flip_test: bool = False,
+    keep_frame: Callable[[int, ImageLike, np.ndarray], None] | None = None,
 ) -> PoseTrack:
     """Run tracker + SPPE over ``frames`` (ColorFrame / PlanarColorFrame-like objects with t_ms and image).
 
@@ -85,7 +86,9 @@ def track_video(
     ``lookback`` frames without a pose are kept, and when the subject is acquired the track is
     run backwards through them from the acquired keypoints until the pose becomes weak.
     ``flip_test``: average each crop's heatmaps with its mirror image's (fewer left/right swaps,
-    about twice the pose-network time).
+    about twice the pose-network time). ``keep_frame(t, image, box)`` is called for every frame
+    where the subject was found (look-back frames included), so a caller can keep what it needs of
+    the image (the report's key frames) without decoding the video again.
     """
     kps: list[np.ndarray] = []
     scs: list[np.ndarray] = []
@@ -135,7 +138,13 @@ def track_video(
             tracker.update(res.keypoints, res.scores)
         if acc[-1]:
             if was_searching and missed:
-                backfilled += _look_back(missed, res, estimator, tracker, kps, scs, bxs, acc, flip_test)
+                filled = _look_back(missed, res, estimator, tracker, kps, scs, bxs, acc, flip_test)
+                if keep_frame is not None:
+                    for i, img in list(missed)[len(missed) - filled:]:
+                        keep_frame(i, img, bxs[i])
+                backfilled += filled
+            if keep_frame is not None:
+                keep_frame(len(acc) - 1, image, bxs[-1])
             missed.clear()
         elif missed.maxlen:
             missed.append((len(acc) - 1, image))

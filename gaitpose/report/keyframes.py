@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gaitpose.geometry import affine_points
 from gaitpose.report.overlay import EVENT_COLOURS, draw_pose
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def heel_strike_stills(
     per_foot: int = 1,
     height: int = 300,
     quality: int = 80,
+    frames: Any = None,
 ) -> list[dict[str, str]]:
     """Stills at the earliest heel strikes of each foot: [{"caption", "src" (JPEG data URI), ...}].
 
@@ -85,14 +87,24 @@ def heel_strike_stills(
 
     ``keypoints`` (T, 21, 2) and ``scores`` (T, 21) in source pixels, as drawn on the overlay.
     A video that cannot be read again gives no stills (logged), never an error: the report is
-    still worth writing without them.
+    still worth writing without them. ``frames``: subject crops kept during the frame loop
+    (:class:`gaitpose.report.stillcache.SubjectFrames`); strikes found there are not decoded again.
     """
     chosen = pick_heel_strikes(events, keypoints, per_foot)
     if not chosen:
         return []
     want = {int(e.frame): e for e in chosen}
-    last = max(want)
     out: list[dict[str, str]] = []
+    for idx in sorted(want):
+        kept = frames.get(idx) if frames is not None else None
+        if kept is not None:
+            e, (rgb, matrix) = want.pop(idx), kept
+            src = _still(rgb, affine_points(keypoints[idx], matrix), scores[idx], e.foot, height, quality)
+            out.append({"caption": f"{e.foot.capitalize()} heel strike, {float(e.time_s):.2f} s (frame {idx})",
+                        "src": src, "foot": e.foot})
+    if not want:
+        return out
+    last = max(want)
     try:
         from gaitpose.io import open_recording
 
