@@ -344,8 +344,12 @@ def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
             rgb[0, 0, 0] = t
             yield ColorFrame(index=t, t_ms=t * 1000 / 30, rgb=rgb)
 
-    track = track_video(frames(), Estimator(), Localizer(), lookback=15)  # type: ignore[arg-type]
+    kept: dict[int, np.ndarray] = {}
+    track = track_video(frames(), Estimator(), Localizer(), lookback=15,  # type: ignore[arg-type]
+                        keep_frame=lambda t, image, box: kept.setdefault(t, box))
     assert track.accepted.tolist() == [False, False] + [True] * 18
+    assert sorted(kept) == list(range(2, 20)), "keep_frame must see every frame with the subject, look-back too"
+    np.testing.assert_allclose(kept[3], track.boxes[3])
     assert track.extra["backfilled_frames"] == 4  # frames 5, 4, 3, 2
     np.testing.assert_allclose(track.keypoints[3], pose_of(3))
     plain = track_video(frames(), Estimator(), Localizer(), lookback=0)  # type: ignore[arg-type]
