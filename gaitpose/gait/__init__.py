@@ -1,6 +1,6 @@
 """Gait analytics on keypoint trajectories: cleaning, swap fixing, events, angles, 3D lift, metrics.
 
-numpy/scipy only (this is on the serving path: never torch). Entry point:
+numpy only (this is on the serving path: never torch, and no SciPy: see ``gaitpose.gait.dsp``). Entry point:
 :func:`gaitpose.gait.analysis.analyze_gait`. What the algorithms assume: one person, a side
 (sagittal) view from a still camera, image x to the right and y down, keypoints in gaitpose's
 21-point order (COCO-17 + heels + big toes), a constant frame rate. Walking is found overground
