@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from gaitpose.jsonutil import dumps
 
 
 @contextlib.contextmanager
@@ -60,7 +61,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int | None = None) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=indent))
+    """Strict JSON through the one encoder (``gaitpose.jsonutil``: NaN -> null, numpy -> plain)."""
+    write_text_atomic(path, dumps(obj, indent=indent))
 
 
 RESULT_MARKER = ".gaitpose-result"
