@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gaitpose.fsutil import write_text_atomic
-from gaitpose.jsonutil import dumps
+from gaitpose.fsutil import write_json_atomic, write_text_atomic
 from gaitpose.skeleton import KEYPOINTS, NUM_KEYPOINTS
 
 if TYPE_CHECKING:
@@ -27,8 +26,8 @@ __all__ = ["write_events_csv", "write_json", "write_keypoints_csv", "write_keypo
 
 
 def write_json(path: str | Path, obj: Any, indent: int | None = None) -> None:
-    """Strict JSON (NaN -> null, numpy -> plain) written atomically."""
-    write_text_atomic(path, dumps(obj, indent=indent))
+    """Strict JSON (NaN -> null, numpy -> plain) written atomically (``fsutil.write_json_atomic``)."""
+    write_json_atomic(path, obj, indent=indent)
 
 
 def write_keypoints_json(path: Path, track: PoseTrack) -> None:
