@@ -57,10 +57,12 @@ def prune_cmd(
                                        help="Keep train_model logs/checkpoints of each fine-tune in OUT/finetune."),
 ) -> None:
     """Network slimming: sparsity training, iterative channel pruning to a MACs target, fine-tuning."""
+    from gaitpose.fsutil import check_out_dir
     from gaitpose.prune.pipeline import run_prune
     from gaitpose.prune.slimming import PruneConfig
 
     with cli_errors():
+        check_out_dir(out)  # a bad --out fails now, not after hours of fine-tuning
         cfg = PruneConfig(target_macs=target_macs, importance=importance, sparsity_epochs=sparsity_epochs, reg=reg,
                           steps=steps, finetune_epochs=finetune_epochs, final_epochs=final_epochs,
                           round_to=round_to,

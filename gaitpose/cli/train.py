@@ -132,7 +132,9 @@ def evaluate_command(
     and per-keypoint pixel errors of a model on a label file."""
     with cli_errors():
         from gaitpose.eval.evaluate import write_report
+        from gaitpose.fsutil import check_out_dir
 
+        check_out_dir(out)  # a bad --out fails now, not after the evaluation
         metrics = write_report(model, ann, out, flip_test=flip_test, batch_size=batch_size, threads=threads)
 
         def r4(v: float | None) -> float | None:
