@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gaitpose.infer.blazepose import load_pose_estimator
 from gaitpose.infer.localizer import OnnxLocalizer
-from gaitpose.infer.pose import OnnxPoseEstimator
 from gaitpose.infer.track import track_video
 from gaitpose.io import open_recording
 from gaitpose.io.prefetch import prefetch
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=2)
     a = ap.parse_args(argv)
     models = default_model_dir()
-    est = OnnxPoseEstimator(models / POSE_MODEL, threads=1, spinning=False)
+    est = load_pose_estimator(models / POSE_MODEL, threads=1, spinning=False)
     loc = OnnxLocalizer(models / LOCALIZER_MODEL, threads=1, spinning=False)
     times: dict[str, list[tuple[float, float]]] = {"rgb": [], "planar": []}
     tracks = {}

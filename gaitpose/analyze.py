@@ -41,11 +41,12 @@ ProgressFn = Callable[[float], None]
 def load_pose_estimator(path: Path, threads: int | None = None) -> Any:
     """The pose model for the frame loop: the one place that picks the estimator class for a file.
 
-    No busy-waiting threads (``spinning=False``): workers share the CPU with other jobs.
+    No busy-waiting threads (``spinning=False``): workers share the CPU with other jobs. The kind
+    embedded in the ONNX file picks the class (``blazepose``: the general model, ``sppe``: a student).
     """
-    from gaitpose.infer.pose import OnnxPoseEstimator
+    from gaitpose.infer.blazepose import load_pose_estimator as _load
 
-    return OnnxPoseEstimator(path, threads=threads, spinning=False)
+    return _load(path, threads=threads, spinning=False)
 
 
 def _warm_imports() -> None:

@@ -13,7 +13,10 @@ from pathlib import Path
 from gaitpose.errors import InputError
 
 MODEL_DIR_ENV = "GAITPOSE_MODEL_DIR"
-POSE_MODEL = Path("student") / "model.onnx"
+POSE_MODEL = Path("general") / "blazepose_full.onnx"
+"""The default pose model of `gaitpose analyze`, the service and `gaitpose evaluate`: the general model."""
+STUDENT_POSE_MODEL = Path("student") / "model.onnx"
+"""The shipped fast student (a specialised model: its domain check reference sits in ``student/meta.json``)."""
 LOCALIZER_MODEL = Path("localizer") / "model.onnx"
 GENERAL_POSE_MODEL = Path("general") / "blazepose_full.onnx"
 """The general pose model: MediaPipe's BlazePose full landmark network converted to ONNX by
@@ -61,7 +64,7 @@ def resolve_model(path: str | os.PathLike[str] | None, default_rel: Path, what: 
 
 def resolve_pose_model(path: str | os.PathLike[str] | None = None,
                        model_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The pose (SPPE) ONNX model: ``path``, else ``<model dir>/student/model.onnx``."""
+    """The default pose model: ``path``, else ``<model dir>/general/blazepose_full.onnx`` (the general model)."""
     return resolve_model(path, POSE_MODEL, "pose", "--model", model_dir)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
 
@@ -25,7 +26,10 @@ class AppState:
     store: JobStore
     pool: WorkerPool
     metrics: ServiceMetrics
-    estimator: Any | None = None  # gaitpose.infer.pose.OnnxPoseEstimator
+    estimator: Any | None = None  # gaitpose.infer.blazepose.load_pose_estimator: BlazePose or a student
+    # /v1/pose requests run on a thread pool; a BlazePoseEstimator remembers its last ROI, so one
+    # request at a time, each from a reset estimator (analysis jobs build their own in their process)
+    pose_lock: threading.Lock = field(default_factory=threading.Lock)
     localizer: Any | None = None  # gaitpose.infer.localizer.OnnxLocalizer
     model_info: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     model_error: str | None = None
@@ -52,12 +56,12 @@ def load_models(state: AppState) -> None:
     """Load the ONNX models once; a missing or broken model leaves the service up but not ready."""
     from gaitpose.errors import InputError
     from gaitpose.fsutil import file_sha256
-    from gaitpose.infer.pose import OnnxPoseEstimator
+    from gaitpose.infer.blazepose import load_pose_estimator
 
     s = state.settings
     path = s.pose_model_path
     try:
-        state.estimator = OnnxPoseEstimator(path, s.threads)
+        state.estimator = load_pose_estimator(path, s.threads, spinning=False)
         meta = asdict(state.estimator.meta)
         state.model_info["pose"] = {"path": path.name, "sha256": file_sha256(path), "meta": meta}
     except InputError as exc:

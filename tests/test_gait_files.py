@@ -29,6 +29,7 @@ C3D = Path(__file__).parent / "data" / "c3d"
 TREADMILL = C3D / "treadmill_a.c3d"
 TRC = C3D / "treadmill_a_2s.trc"
 STROKE = C3D / "overground_stroke.c3d"
+STUDENT = ["--model", str(Path(__file__).resolve().parents[1] / "models" / "student" / "model.onnx")]  # fast
 
 ezc3d = pytest.importorskip("ezc3d")
 
@@ -351,7 +352,7 @@ def test_analyze_reference_option(tmp_path) -> None:
     r = runner.invoke(app, ["analyze", str(clip), "--out", str(tmp_path / "a"), "--reference", str(STROKE)])
     assert r.exit_code == 2 and "carries no gait events" in r.output and not (tmp_path / "a").exists()
     out = tmp_path / "b"
-    r = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--reference", str(TREADMILL),
+    r = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--reference", str(TREADMILL), *STUDENT,
                             "--offset-s", "1.0"])
     assert r.exit_code == 0, r.output
     assert "vs reference:" in r.output and (out / "report.html").is_file()

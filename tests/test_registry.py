@@ -49,7 +49,7 @@ def test_model_dir_does_not_depend_on_cwd(tmp_path: Path, monkeypatch: pytest.Mo
 def test_resolvers_name_the_missing_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="GAITPOSE_MODEL_DIR") as exc:
         resolve_pose_model(model_dir=tmp_path)
-    assert str(tmp_path / "student" / "model.onnx") in str(exc.value)
+    assert str(tmp_path / "general" / "blazepose_full.onnx") in str(exc.value)
     with pytest.raises(InputError, match="localizer model not found"):
         resolve_localizer_model(tmp_path / "nope.onnx")
 
@@ -73,7 +73,7 @@ def test_service_settings_use_the_same_rule(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("GAITPOSE_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     s = ServiceSettings()
-    assert s.pose_model_path == default_model_dir() / "student" / "model.onnx"
+    assert s.pose_model_path == default_model_dir() / "general" / "blazepose_full.onnx"
     assert s.localizer_model_path == default_model_dir() / "localizer" / "model.onnx"
     assert s.data_dir == default_service_data_dir()
 

@@ -13,7 +13,10 @@ def analyze_cmd(
     video: Path = typer.Argument(..., help="Gait video (mp4/mov/mkv incl. Kinect MKV with depth, or .bag)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (replaced only once complete)."),
     depth: Path | None = typer.Option(None, "--depth", help="Depth for VIDEO (16-bit PNG folder or .npz)."),
-    model: Path | None = typer.Option(None, "--model", help="Pose ONNX model (default: models/student/model.onnx)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Pose ONNX model or model folder (default: the general model, "
+        "models/general/blazepose_full.onnx; the fast student: models/student/model.onnx)."
+    ),
     localizer: Path | None = typer.Option(
         None, "--localizer", help="Person localiser ONNX (default: models/localizer/model.onnx)."
     ),

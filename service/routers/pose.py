@@ -40,7 +40,10 @@ def _predict(state: AppState, data: bytes, box: list[float] | None) -> PoseOut:
             arr, source = np.array([0, 0, w, h], dtype=np.float32), "image"
     else:
         arr = np.asarray(box, dtype=np.float32)
-    res = state.estimator.predict(rgb, [arr])[0]
+    with state.pose_lock:  # one image at a time, nothing remembered from the previous request
+        if hasattr(state.estimator, "reset"):
+            state.estimator.reset()
+        res = state.estimator.predict(rgb, [arr])[0]
     names = state.estimator.keypoint_names
     kps = [KeypointOut(name=n, x=float(p[0]), y=float(p[1]), score=float(s))
            for n, p, s in zip(names, res.keypoints, res.scores, strict=True)]
