@@ -8,7 +8,8 @@ from the ``benchmarks`` package that way), so the library itself never imports t
 
 from __future__ import annotations
 
-from gaitpose.cli.util import make_app
+import functools
+from typing import Any
 
 COMMAND_MODULES = (
     "gaitpose.cli.train",  # train, evaluate
@@ -20,11 +21,23 @@ COMMAND_MODULES = (
 )
 PLUGIN_GROUP = "gaitpose.commands"
 
-app = make_app(
-    "gaitpose", "Train, compress and run a compact gait keypoint model; analyse gait videos.", COMMAND_MODULES,
-    plugin_group=PLUGIN_GROUP,
-)
+
+@functools.cache
+def build_app() -> Any:
+    """The ``gaitpose`` typer app, built on first use (importing ``gaitpose.cli.util`` alone stays cheap)."""
+    from gaitpose.cli.util import make_app
+
+    return make_app(
+        "gaitpose", "Train, compress and run a compact gait keypoint model; analyse gait videos.", COMMAND_MODULES,
+        plugin_group=PLUGIN_GROUP,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module 'gaitpose.cli' has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    build_app()()
