@@ -28,6 +28,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -147,6 +148,10 @@ class _State:
         write_json_atomic(self.dir / f"{stage}.json",
                           {"version": STATE_VERSION, "hash": key, "result": result, "seconds": round(seconds, 2)},
                           indent=1)
+
+
+class _SegmentEnd(Exception):
+    """Raised between two optimizer steps to end a training segment at an epoch boundary."""
 
 
 class _Clock:
@@ -809,71 +814,79 @@ class Specialiser:
                  + (f"; prune to {plan['target_macs']:.2f} of the MACs in {plan['prune_epochs']} epochs"
                     if plan["target_macs"] < 1 else "; no pruning: the network already fits the per-crop budget")
                  + (f" (budget {budget_ms:.2f} ms per crop, this network {lat_ms:.2f} ms)" if budget_ms else ""))
-        resume = run_dir / "last.pt" if (run_dir / "last.pt").exists() else None
-        if resume is not None:
-            from gaitpose.nn.checkpoint import read_checkpoint
+        share = 0.6 if plan["target_macs"] < 1.0 else 1.0
+        train_deadline = self.clock.elapsed + max(0.0, self.clock.left - self._reserve()) * share
+        result = self._train_elastic(model, records, cfg, teacher, run_dir, plan, train_deadline,
+                                     fixed=opts.epochs is not None)
+        return {"checkpoint": str(run_dir / "last.pt"), "plan": plan, "init": str(inp.init) if inp.init else None,
+                "device": result.get("device", opts.device), "train_samples": len(records),
+                "distill_weight": opts.distill_weight if teacher is not None else None,
+                "epochs_trained": result.get("epochs_trained"),
+                "final_loss": (result.get("history") or [{}])[-1].get("train_loss")}
 
-            if int(read_checkpoint(resume).get("epoch", 0)) >= plan["epochs"]:
-                resume_done = True
-            else:
-                resume_done = False
-                self.say(f"  resuming training from {resume}")
-        else:
-            resume_done = False
+    def _train_elastic(self, model: Any, records: list, cfg: Any, teacher: Any, run_dir: Path,
+                       plan: dict[str, Any], deadline: float, fixed: bool) -> dict[str, Any]:
+        """Train to ``plan["epochs"]``, re-planning the total every few epochs from the epoch times
+        really measured and the time left until ``deadline`` (seconds on this run's clock).
+
+        Why: the one-epoch probe cannot see how the load on a shared machine changes over the next
+        quarter of an hour, and a fixed count of epochs overran or wasted the budget by minutes. The
+        learning rate follows one cosine over the current total: each segment resumes from ``last.pt``
+        with the new total, so the schedule stretches or shrinks smoothly and still ends at its minimum.
+        A segment ends at an epoch boundary (the step after it raises, before its update, and nothing of
+        it is kept). With ``fixed`` (``--epochs``) the plan is trained as given.
+        """
+        from gaitpose.nn.checkpoint import read_checkpoint
+        from gaitpose.train.loop import train_model
+
+        last = run_dir / "last.pt"
+        plan_path = run_dir / "plan.json"
+
+        def epochs_done() -> int:
+            return int(read_checkpoint(last).get("epoch", 0)) if last.exists() else 0
+
+        done, total = epochs_done(), int(plan["epochs"])
+        if 0 < done < total:
+            self.say(f"  resuming training from {last} (epoch {done} of {total})")
+        n, bs = len(records), int(cfg.batch_size)
+        steps = max(1, n // bs) if n > bs else 1  # the loader drops the last partial batch
         result: dict[str, Any] = {}
-        if not resume_done:
-            result = train_model(model, records, [], cfg.updated(epochs=plan["epochs"]), run_dir, resume=resume,
-                                 progress=sys.stderr.isatty(), distill_from=teacher,
-                                 distill_weight=opts.distill_weight)
-        out = {"checkpoint": str(run_dir / "last.pt"), "plan": plan, "init": str(inp.init) if inp.init else None,
-               "device": result.get("device", opts.device), "train_samples": len(records),
-               "distill_weight": opts.distill_weight if teacher is not None else None,
-               "final_loss": (result.get("history") or [{}])[-1].get("train_loss")}
-        if opts.epochs is None and plan["target_macs"] >= 1.0:
-            more = self._top_up(records, cfg, teacher, run_dir)
-            if more is not None:
-                out.update(checkpoint=more["checkpoint"], more=more)
-        return out
+        while done < total:
+            seg_end = total if fixed else min(total, done + max(3, math.ceil(total / 8)))
+            budget_steps = (seg_end - done) * steps
+            calls = [0]
+
+            def stop_at_boundary(_m: Any, budget_steps: int = budget_steps, calls: list[int] = calls) -> None:
+                calls[0] += 1
+                if calls[0] > budget_steps:
+                    raise _SegmentEnd
+
+            with contextlib.suppress(_SegmentEnd):
+                result = train_model(model, records, [], cfg.updated(epochs=total), run_dir,
+                                     resume=last if last.exists() else None, progress=sys.stderr.isatty(),
+                                     regularizer=None if seg_end >= total else stop_at_boundary,
+                                     distill_from=teacher, distill_weight=self.opts.distill_weight)
+            done = epochs_done()
+            if fixed or done >= total:
+                break
+            epoch_s = steady_epoch_seconds(run_dir)
+            if epoch_s is None:
+                continue
+            new_total = int(min(MAX_EPOCHS, max(done, done + (deadline - self.clock.elapsed) // epoch_s)))
+            if new_total != total:
+                self.say(f"  epoch {done}: {epoch_s:.1f} s per epoch now, {max(0.0, deadline - self.clock.elapsed):.0f}"
+                         f" s left for training: {new_total} epochs in all (was {total})")
+                total = new_total
+                plan["epochs"] = total
+                write_json_atomic(plan_path, plan, indent=1)
+        if done >= total and total > 0 and not (run_dir / "best.pt").exists() and last.exists():
+            shutil.copyfile(last, run_dir / "best.pt")
+        result["epochs_trained"] = done
+        return result
 
     def _reserve(self) -> float:
         """Seconds kept for export, INT8 and evaluation after training and pruning."""
         return 45.0 + 0.08 * self.clock.budget_s
-
-    def _top_up(self, records: list, cfg: Any, teacher: Any, run_dir: Path) -> dict[str, Any] | None:
-        """More epochs when the planned ones ran faster than planned (the one-epoch probe pays for image
-        decoding, and on a shared machine the load changes): a second, gentler cosine cycle from the
-        trained weights (half the learning rate), as many epochs as the time left allows."""
-        from gaitpose.export.ckpt import load_student
-        from gaitpose.nn.checkpoint import read_checkpoint
-        from gaitpose.train.loop import train_model
-
-        more_dir = self.work / "train_more"
-        plan_path = more_dir / "plan.json"
-        plan = None
-        try:
-            plan = json.loads(plan_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            plan = None
-        if plan is None or plan.get("key") != self._key or not (more_dir / "last.pt").exists():
-            shutil.rmtree(more_dir, ignore_errors=True)
-            epoch_s = steady_epoch_seconds(run_dir)
-            if epoch_s is None:
-                return None
-            extra = int(min(MAX_EPOCHS, (self.clock.left - self._reserve()) // (1.15 * epoch_s)))
-            if extra < 3:
-                return None
-            more_dir.mkdir(parents=True, exist_ok=True)
-            plan = {"key": self._key, "epochs": extra, "epoch_seconds": epoch_s}
-            write_json_atomic(plan_path, plan, indent=1)
-        self.say(f"  {plan['epochs']} more epochs fit the budget (an epoch now takes {plan['epoch_seconds']:.1f} s): "
-                 "a second cycle at half the learning rate")
-        resume = more_dir / "last.pt" if (more_dir / "last.pt").exists() else None
-        if resume is None or int(read_checkpoint(resume).get("epoch", 0)) < plan["epochs"]:
-            model, _, _ = load_student(run_dir / "last.pt")
-            train_model(model, records, [], cfg.updated(epochs=plan["epochs"], lr=cfg.lr * 0.5, warmup_epochs=0.2),
-                        more_dir, resume=resume, progress=sys.stderr.isatty(), distill_from=teacher,
-                        distill_weight=self.opts.distill_weight)
-        return {"checkpoint": str(more_dir / "last.pt"), "epochs": plan["epochs"]}
 
     def _prune(self) -> dict[str, Any]:
         from gaitpose.prune.pipeline import run_prune
@@ -1160,8 +1173,6 @@ def model_card(s: dict[str, Any]) -> str:
         f"{tr['train_samples']} labelled crops"
         + (f", distilled from the starting network (weight {tr['distill_weight']:g}) beside the pseudo-labels"
            if tr.get("distill_weight") else ""),
-        *([f"- {tr['more']['epochs']} more epochs at half the learning rate fitted the time left"]
-          if tr.get("more") else []),
         "- Pruning: " + (f"to {plan['target_macs']:.2f} of the MACs (measured x{pr['summary']['macs_ratio']:.2f}), "
                          f"{pr['plan']}" if pr.get("pruned") else
                          ("skipped: the budget ran out" if pr.get("skipped_for_time")
