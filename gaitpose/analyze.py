@@ -28,7 +28,7 @@ from gaitpose.errors import InputError, NoPersonError
 from gaitpose.fsutil import check_out_dir, file_sha256, staged_dir
 from gaitpose.infer.track import PoseTrack, default_decode_threads, track_video
 from gaitpose.options import check_height_cm, parse_roi
-from gaitpose.registry import LOCALIZER_MODEL, MODEL_DIR_ENV, POSE_MODEL, default_model_dir  # noqa: F401
+from gaitpose.registry import GENERAL_POSE_MODEL, LOCALIZER_MODEL, MODEL_DIR_ENV, POSE_MODEL, default_model_dir  # noqa: F401
 from gaitpose.registry import resolve_model as _resolve
 from gaitpose.report.stillcache import SubjectFrames
 from gaitpose.result import OUTPUT_FILES, AnalysisResult, ModelInfo, Processing
@@ -78,6 +78,7 @@ def analyze_video(
     overlay_size: int | None = 960,
     flip_test: bool = False,
     overwrite: bool = False,
+    fallback: bool = False,
 ) -> AnalysisResult:
     """Analyse one gait video into ``out_dir``; returns the typed :class:`AnalysisResult`.
 
@@ -93,6 +94,8 @@ def analyze_video(
     ``decode_threads``: decoder threads; by default one on a machine with two cores or fewer.
     ``flip_test``: also run the pose network on each mirrored crop and average (fewer left/right
     swaps, about twice the pose-network time).
+    ``fallback``: when a specialised model's run is outside its domain (``gaitpose.infer.domain``),
+    analyse the video again with the general model and keep only that run (a warning says so).
     """
     t_start = time.perf_counter()
     video, out_dir = Path(video), Path(out_dir)
@@ -111,6 +114,9 @@ def analyze_video(
 
     rec = open_recording(video, depth=depth, timestamps=timestamps)  # InputError for missing/empty/corrupt files
     estimator = load_pose_estimator(model_path, threads)
+    from gaitpose.infer.domain import check_domain, domain_stats, reference_for
+
+    domain_ref = reference_for(model_path, estimator)  # a broken meta.json fails now, before decoding
     loc = OnnxLocalizer(loc_path, threads=threads, spinning=False)
     report(0.0)
     loop_share = 0.6 if overlay else 0.85
@@ -120,14 +126,24 @@ def analyze_video(
         # Decoding runs a few frames ahead on its own thread, overlapping with inference.
         frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames)
         kept = SubjectFrames()  # subject crops for the report's stills: no second decode
+        span = (0.0, loop_share * (0.3 if fallback and domain_ref.stats is not None else 1.0))  # room for a re-run
         track = track_video(frames, estimator, loc, roi=roi_arr, total_frames=rec.num_frames, progress=report,
-                            progress_span=(0.0, loop_share), flip_test=flip_test, keep_frame=kept)
+                            progress_span=span, flip_test=flip_test, keep_frame=kept)
+        domain = check_domain(domain_stats(track), domain_ref, model_path.name)
+        fallback_from = None
+        if domain.out_of_domain and fallback:  # the first run is dropped: nothing of it is written
+            fallback_from, model_path = model_path.name, _resolve(None, GENERAL_POSE_MODEL, "general pose", "--model")
+            estimator, kept = load_pose_estimator(model_path, threads), SubjectFrames()
+            domain.fallback_to = model_path.name
+            frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames)
+            track = track_video(frames, estimator, loc, roi=roi_arr, total_frames=rec.num_frames, progress=report,
+                                progress_span=(span[1], loop_share), flip_test=flip_test, keep_frame=kept)
         if track.n_frames == 0:
             raise InputError(video, "no frames could be decoded")
         if not track.accepted.any():
             raise NoPersonError(video, f"no person found in {track.n_frames} frames")
         fps = float(rec.fps) if rec.fps else (1.0 / float(np.median(np.diff(track.times_s))))
-        warnings: list[str] = []
+        warnings: list[str] = _domain_warnings(domain, domain_ref)
         depth_frames = intrinsics = None
         if rec.has_depth:
             from gaitpose.io.depth_pairing import depth_for_frames
@@ -143,7 +159,8 @@ def analyze_video(
         t_outputs = time.perf_counter()
         res = AnalysisResult(
             video=video, out_dir=out_dir, track=track, gait=gait,
-            model=_model_info(model_path, estimator, loc_path, loc, flip_test),
+            model=_model_info(model_path, estimator, loc_path, loc, flip_test, fallback_from),
+            domain=domain.to_dict(),
             processing=Processing(
                 frames=track.n_frames, fps=fps, frame_size=track.frame_size,
                 frames_with_pose=int(track.accepted.sum()), localizer_calls=track.localizer_calls,
@@ -174,15 +191,25 @@ def analyze_video(
     return res
 
 
-def _model_info(model_path: Path, estimator: Any, loc_path: Path, loc: Any, flip_test: bool) -> ModelInfo:
+def _model_info(model_path: Path, estimator: Any, loc_path: Path, loc: Any, flip_test: bool,
+                fallback_from: str | None = None) -> ModelInfo:
     meta = getattr(estimator, "meta", None)
     return ModelInfo(
         pose_model=model_path.name, pose_model_sha256=file_sha256(model_path),
         pose_model_version=str(getattr(meta, "version", "")), pose_input_size=tuple(getattr(meta, "input_size", ())),
         pose_in_channels=int(getattr(meta, "in_channels", 3)), pose_flip_test=bool(flip_test),
         localizer_model=loc_path.name, localizer_sha256=file_sha256(loc_path),
-        localizer_input_size=tuple(loc.meta.input_size),
+        localizer_input_size=tuple(loc.meta.input_size), fallback_from=fallback_from,
     )
+
+
+def _domain_warnings(domain: Any, ref: Any) -> list[str]:
+    """The domain check's line for the CLI, the report and the job record (none when in domain)."""
+    if domain.fallback_to:
+        return [domain.fallback_warning(domain.fallback_to)]
+    if domain.out_of_domain:
+        return [domain.warning()]
+    return [f"domain check skipped: {ref.note}"] if getattr(ref, "stale", False) else []
 
 
 def _write_data(tmp: Path, res: AnalysisResult) -> None:

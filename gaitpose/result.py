@@ -42,6 +42,7 @@ class ModelInfo:
     localizer_model: str
     localizer_sha256: str
     localizer_input_size: tuple[int, int]
+    fallback_from: str | None = None  # the specialised model whose run was out of its domain (gaitpose.infer.domain)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(asdict(self))
@@ -105,6 +106,7 @@ class AnalysisResult:
     processing: Processing
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    domain: dict[str, Any] | None = None  # gaitpose.infer.domain.DomainCheck.to_dict(): verdict, stats, reasons
 
     @property
     def walking_found(self) -> bool:
@@ -143,6 +145,7 @@ class AnalysisResult:
             "video": self.video.name,
             "model": self.model.to_dict(),
             "processing": self.processing.to_dict(),
+            "domain": self.domain,
             "skeleton": {"keypoints": list(KEYPOINTS), "edges": [list(e) for e in SKELETON]},
         })
 
@@ -156,4 +159,6 @@ class AnalysisResult:
             "walking_found": self.walking_found, "units": self.gait.units,
             "cadence_steps_per_min": m.get("cadence_steps_per_min"), "n_strides": m.get("n_strides"),
             "warnings": list(self.warnings), "files": list(self.files),
+            "pose_model": self.model.pose_model, "fallback_from": self.model.fallback_from,
+            "domain_verdict": (self.domain or {}).get("verdict"),
         })

@@ -128,7 +128,7 @@ class WorkerPool:
                 db_url=s.db_url, job_id=job.id, attempt=job.attempts, filename=job.filename,
                 video=job.video_path, depth=job.depth_path, out_dir=str(out), height_cm=job.height_cm,
                 model=str(s.pose_model_path), localizer=str(loc),
-                threads=s.threads, overlay=s.overlay, parent_pid=os.getpid(),
+                threads=s.threads, overlay=s.overlay, parent_pid=os.getpid(), fallback=s.fallback,
             )
             proc = self._ctx.Process(target=run_job, kwargs=kwargs, name=f"gaitpose-job-{job.id[:8]}")
             proc.start()

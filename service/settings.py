@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads per model session.")
     max_attempts: int = Field(2, ge=1, description="Runs a job gets when restarts interrupt it (2 = re-run once).")
     overlay: bool = Field(True, description="Render overlay.mp4 for each analysis.")
+    fallback: bool = Field(
+        True, description="When a specialised pose model (a clinic's student) is outside its domain on a video, "
+        "analyse it again with the general model; the job's warnings say so (gaitpose.infer.domain).")
     request_head_timeout_s: float = Field(
         10.0, gt=0, description="A connection whose request head is not complete this long after it opened "
         "(or after its previous answer) is closed: slow or silent clients cannot hold sockets for ever.")

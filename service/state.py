@@ -62,6 +62,9 @@ def load_models(state: AppState) -> None:
     path = s.pose_model_path
     try:
         state.estimator = load_pose_estimator(path, s.threads, spinning=False)
+        from gaitpose.infer.domain import reference_for
+
+        reference_for(path, state.estimator)  # a broken meta.json beside the model: not ready, said at start
         meta = asdict(state.estimator.meta)
         state.model_info["pose"] = {"path": path.name, "sha256": file_sha256(path), "meta": meta}
     except InputError as exc:

@@ -32,6 +32,10 @@ def analyze_cmd(
     flip_test: bool = typer.Option(
         False, "--flip-test", help="Also run each mirrored crop and average: fewer left/right swaps, slower."
     ),
+    fallback: bool = typer.Option(
+        False, "--fallback/--no-fallback", help="When a specialised --model is outside its domain on this video, "
+        "analyse it again with the general model (a warning says so)."
+    ),
     roi: str | None = typer.Option(None, "--roi", help="X,Y,W,H box of the subject in the first frame."),
     timestamps: Path | None = typer.Option(None, "--timestamps", help="Timestamps CSV for a --depth PNG folder."),
     overwrite: bool = typer.Option(
@@ -62,7 +66,7 @@ def analyze_cmd(
             res = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                                 threads=threads, progress=bar.update, overlay=overlay and not no_overlay, roi=roi,
                                 timestamps=timestamps, overlay_size=overlay_size or None,
-                                flip_test=flip_test, overwrite=overwrite)
+                                flip_test=flip_test, overwrite=overwrite, fallback=fallback)
     p, m = res.processing, res.gait.metrics
     typer.echo(
         f"{p.frames} frames ({p.fps:.1f} fps) in {p.elapsed_s:.1f} s ({p.throughput_fps:.1f} frames/s pose), "
