@@ -68,8 +68,6 @@ def make_app(
 
 def _plugin_group_class(group: str) -> type:
     """A click group class that adds the commands registered under entry-point ``group``."""
-    from importlib.metadata import entry_points
-
     from typer.core import TyperGroup
 
     class PluginGroup(TyperGroup):
@@ -77,6 +75,8 @@ def _plugin_group_class(group: str) -> type:
 
         def _plugins(self) -> dict[str, Any]:
             if PluginGroup._found is None:
+                from importlib.metadata import entry_points  # only now: scanning the installed packages costs
+
                 PluginGroup._found = {ep.name: ep for ep in entry_points(group=group)}
             return PluginGroup._found
 
