@@ -354,3 +354,26 @@ def test_track_looks_back_to_frames_before_the_subject_was_detected() -> None:
     np.testing.assert_allclose(track.keypoints[3], pose_of(3))
     plain = track_video(frames(), Estimator(), Localizer(), lookback=0)  # type: ignore[arg-type]
     assert plain.accepted.tolist() == [False] * 6 + [True] * 14
+
+
+def test_overlay_toe_off_mark_follows_the_foot(tmp_path: Path) -> None:
+    """A toe-off mark is drawn where the toe is now, not left where the toe left the ground."""
+    from gaitpose.gait.analysis import analyze_gait
+    from gaitpose.gait.synthetic import synthetic_walk
+    from gaitpose.report import write_overlay
+
+    w = synthetic_walk(n_frames=120)
+    r = analyze_gait(w.kpts, w.scores, w.fps)
+    to = next(e for e in r.events if e.event == "toe_off" and e.frame + 6 < len(r.kpts))
+    k = KEYPOINTS.index(f"{to.foot}_toe")
+    then, now = r.kpts[to.frame, k], r.kpts[to.frame + 6, k]
+    assert np.hypot(*(now - then)) > 25, "the synthetic toe should have moved on"
+    frames = [np.full((480, 640, 3), 60, np.uint8) for _ in range(len(w.kpts))]
+    write_overlay(iter(frames), r.kpts, np.zeros_like(w.scores), [to], w.fps, tmp_path / "o.mp4", max_side=None)
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        img = next(f for i, f in enumerate(c.decode(video=0)) if i == to.frame + 6).to_ndarray(format="rgb24")
+    magenta = (img[..., 0] > 150) & (img[..., 1] < 110) & (img[..., 2] > 130)
+    ys, xs = np.nonzero(magenta)
+    assert len(xs) > 10, "no toe-off mark"
+    centre = np.array([np.median(xs), np.median(ys)])
+    assert np.hypot(*(centre - now)) < np.hypot(*(centre - then)), "mark left behind on the floor"
