@@ -79,6 +79,7 @@ def analyze_video(
     flip_test: bool = False,
     overwrite: bool = False,
     fallback: bool = False,
+    general_model: Path | None = None,
 ) -> AnalysisResult:
     """Analyse one gait video into ``out_dir``; returns the typed :class:`AnalysisResult`.
 
@@ -96,6 +97,7 @@ def analyze_video(
     swaps, about twice the pose-network time).
     ``fallback``: when a specialised model's run is outside its domain (``gaitpose.infer.domain``),
     analyse the video again with the general model and keep only that run (a warning says so).
+    ``general_model``: the model of that re-run (default: the registry's general model).
     """
     t_start = time.perf_counter()
     video, out_dir = Path(video), Path(out_dir)
@@ -117,6 +119,9 @@ def analyze_video(
     from gaitpose.infer.domain import check_domain, domain_stats, reference_for
 
     domain_ref = reference_for(model_path, estimator)  # a broken meta.json fails now, before decoding
+    general_path = None  # the fallback's model, found now: a missing one fails before decoding too
+    if fallback and domain_ref.stats is not None:
+        general_path = _resolve(general_model, GENERAL_POSE_MODEL, "general pose (for --fallback)", "--model")
     loc = OnnxLocalizer(loc_path, threads=threads, spinning=False)
     report(0.0)
     loop_share = 0.6 if overlay else 0.85
@@ -126,13 +131,13 @@ def analyze_video(
         # Decoding runs a few frames ahead on its own thread, overlapping with inference.
         frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames)
         kept = SubjectFrames()  # subject crops for the report's stills: no second decode
-        span = (0.0, loop_share * (0.3 if fallback and domain_ref.stats is not None else 1.0))  # room for a re-run
+        span = (0.0, loop_share * (0.3 if general_path is not None else 1.0))  # room for a re-run
         track = track_video(frames, estimator, loc, roi=roi_arr, total_frames=rec.num_frames, progress=report,
                             progress_span=span, flip_test=flip_test, keep_frame=kept)
         domain = check_domain(domain_stats(track), domain_ref, model_path.name)
         fallback_from = None
-        if domain.out_of_domain and fallback:  # the first run is dropped: nothing of it is written
-            fallback_from, model_path = model_path.name, _resolve(None, GENERAL_POSE_MODEL, "general pose", "--model")
+        if domain.out_of_domain and general_path is not None:  # the first run is dropped: nothing of it is written
+            fallback_from, model_path = model_path.name, general_path
             estimator, kept = load_pose_estimator(model_path, threads), SubjectFrames()
             domain.fallback_to = model_path.name
             frames = prefetch(rec.color_images(decode_threads), depth=prefetch_frames)

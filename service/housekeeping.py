@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 # (overlay.mp4 is rendered after the job succeeded) being written under fsutil.atomic_path's temporary name
 STAGING_GLOBS = (".results.*.partial", ".results.*.old", ".gaitpose-probe.*", "results/.*.part*")
 PUBLIC_KEYS = ("frames", "fps", "frames_with_pose", "walking_found", "warnings", "cadence_steps_per_min",
-               "n_strides", "units", "localizer_calls", "throughput_fps", "elapsed_s", "overlay_pending")
+               "n_strides", "units", "localizer_calls", "throughput_fps", "elapsed_s", "overlay_pending",
+               "pose_model", "fallback_from", "domain_verdict")  # model file names (gaitpose.infer.domain)
 _ABS_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s/'\"<>:,;()]+)+/([^\s/'\"<>:,;()]*)")
 
 

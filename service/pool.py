@@ -129,6 +129,7 @@ class WorkerPool:
                 video=job.video_path, depth=job.depth_path, out_dir=str(out), height_cm=job.height_cm,
                 model=str(s.pose_model_path), localizer=str(loc),
                 threads=s.threads, overlay=s.overlay, parent_pid=os.getpid(), fallback=s.fallback,
+                general_model=str(s.general_model_path),
             )
             proc = self._ctx.Process(target=run_job, kwargs=kwargs, name=f"gaitpose-job-{job.id[:8]}")
             proc.start()

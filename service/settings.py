@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gaitpose.registry import LOCALIZER_MODEL, POSE_MODEL, default_service_data_dir, model_path
+from gaitpose.registry import GENERAL_POSE_MODEL, LOCALIZER_MODEL, POSE_MODEL, default_service_data_dir, model_path
 
 
 class ServiceSettings(BaseSettings):
@@ -79,6 +79,11 @@ class ServiceSettings(BaseSettings):
     @property
     def pose_model_path(self) -> Path:
         return model_path(self.pose_model, POSE_MODEL, self.model_dir)
+
+    @property
+    def general_model_path(self) -> Path:
+        """The general pose model of the fallback (``fallback``): ``<model_dir>/general/blazepose_full.onnx``."""
+        return model_path(None, GENERAL_POSE_MODEL, self.model_dir)
 
     @property
     def localizer_model_path(self) -> Path:

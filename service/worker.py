@@ -34,7 +34,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str, depth: str | None,
             out_dir: str, height_cm: float | None, model: str, localizer: str, threads: int | None,
-            overlay: bool, parent_pid: int, fallback: bool = True) -> None:
+            overlay: bool, parent_pid: int, fallback: bool = True, general_model: str | None = None) -> None:
     """Analyse one upload and record the outcome; every failure becomes a one-line reason in the DB."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s")
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
@@ -59,7 +59,7 @@ def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str
         res = analyze_video(
             Path(video), out, depth=Path(depth) if depth else None, model=Path(model),
             localizer=Path(localizer), height_cm=height_cm, threads=threads, progress=progress, overlay=False,
-            fallback=fallback,  # a specialised model outside its domain: the general model's results, said so
+            fallback=fallback, general_model=Path(general_model) if general_model else None,
         )
     except _Cancelled:
         log.info("job %s attempt %d cancelled", job_id, attempt)
