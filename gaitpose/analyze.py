@@ -18,14 +18,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gaitpose.errors import InputError, NoPersonError
-from gaitpose.fsutil import check_out_dir, file_sha256, staged_dir
+from gaitpose.fsutil import check_out_dir, staged_dir
 from gaitpose.infer.track import PoseTrack, default_decode_threads, track_video
 from gaitpose.options import check_height_cm, parse_roi
 from gaitpose.registry import GENERAL_POSE_MODEL, LOCALIZER_MODEL, MODEL_DIR_ENV, POSE_MODEL, default_model_dir  # noqa: F401
@@ -164,7 +163,7 @@ def analyze_video(
         t_outputs = time.perf_counter()
         res = AnalysisResult(
             video=video, out_dir=out_dir, track=track, gait=gait,
-            model=_model_info(model_path, estimator, loc_path, loc, flip_test, fallback_from),
+            model=ModelInfo.of(model_path, estimator, loc_path, loc, flip_test, fallback_from),
             domain=domain.to_dict(),
             processing=Processing(
                 frames=track.n_frames, fps=fps, frame_size=track.frame_size,
@@ -176,36 +175,17 @@ def analyze_video(
             ),
             warnings=list(dict.fromkeys([*warnings, *gait.warnings])),  # each warning once
         )
-        with staged_dir(out_dir, overwrite=overwrite) as tmp, ThreadPoolExecutor(1) as pool:
-            # Stills from the kept crops (a strike beyond them is decoded again, on a second thread).
-            stills = pool.submit(_stills, res, kept)
-            _write_data(tmp, res)
-            report(loop_share + 0.08)
-            if overlay:
-                res.processing.overlay_frames = res.write_overlay(
-                    tmp / "overlay.mp4", frames=(f.image for f in rec.color_images(decode_threads)),
-                    max_side=overlay_size, prefetch_frames=prefetch_frames)
-            res.processing.stage_seconds["outputs"] = time.perf_counter() - t_outputs
-            res.processing.elapsed_s = time.perf_counter() - t_start
-            _write_report(tmp, res, overlay=overlay, stills=stills.result())
-            _publishable(tmp)
+        from gaitpose.report.outputs import write_outputs
+
+        with staged_dir(out_dir, overwrite=overwrite) as tmp:
+            write_outputs(tmp, res, started=t_start, kept=kept, overlay_size=overlay_size,
+                          overlay_frames=(f.image for f in rec.color_images(decode_threads)) if overlay else None,
+                          prefetch_frames=prefetch_frames, progress=lambda: report(loop_share + 0.08))
     res.files = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
     report(1.0)
     log.info("analysed %s: %d frames, %.1f frames/s, %d localiser calls", video.name, track.n_frames,
              res.processing.throughput_fps, track.localizer_calls)
     return res
-
-
-def _model_info(model_path: Path, estimator: Any, loc_path: Path, loc: Any, flip_test: bool,
-                fallback_from: str | None = None) -> ModelInfo:
-    meta = getattr(estimator, "meta", None)
-    return ModelInfo(
-        pose_model=model_path.name, pose_model_sha256=file_sha256(model_path),
-        pose_model_version=str(getattr(meta, "version", "")), pose_input_size=tuple(getattr(meta, "input_size", ())),
-        pose_in_channels=int(getattr(meta, "in_channels", 3)), pose_flip_test=bool(flip_test),
-        localizer_model=loc_path.name, localizer_sha256=file_sha256(loc_path),
-        localizer_input_size=tuple(loc.meta.input_size), fallback_from=fallback_from,
-    )
 
 
 def _domain_warnings(domain: Any, ref: Any) -> list[str]:
@@ -215,49 +195,6 @@ def _domain_warnings(domain: Any, ref: Any) -> list[str]:
     if domain.out_of_domain:
         return [domain.warning()]
     return [f"domain check skipped: {ref.note}"] if getattr(ref, "stale", False) else []
-
-
-def _write_data(tmp: Path, res: AnalysisResult) -> None:
-    """keypoints, events and the angle plots into the staging folder ``tmp``."""
-    from gaitpose.report import plot_angle_cycles, plot_angles
-    from gaitpose.report.clinical import toe_off_pct
-    from gaitpose.report.writers import write_events_csv, write_keypoints_csv, write_keypoints_json
-
-    gait = res.gait
-    write_keypoints_json(tmp / "keypoints.json", res.track)
-    write_keypoints_csv(tmp / "keypoints.csv", res.track)
-    write_events_csv(tmp / "events.csv", gait.events)
-    plot_angles(gait.angles, res.processing.fps, gait.events, tmp / "angles.png")
-    plot_angle_cycles(gait.cycles, tmp / "angles_cycle.png", toe_off_pct=toe_off_pct(gait.metrics))
-
-
-def _stills(res: AnalysisResult, kept: SubjectFrames) -> list[dict[str, str]]:
-    from gaitpose.report.keyframes import heel_strike_stills
-
-    return heel_strike_stills(res.video, res.drawn_keypoints(), res.track.scores, res.gait.events, frames=kept)
-
-
-def _write_report(tmp: Path, res: AnalysisResult, *, overlay: bool, stills: list[dict[str, str]]) -> None:
-    """metrics.json and the HTML report (they carry the run's timings, so they come last)."""
-    from gaitpose.report import write_report
-    from gaitpose.report.writers import write_json
-
-    gait, metrics = res.gait, res.metrics_dict()
-    write_json(tmp / "metrics.json", metrics, indent=2)
-    write_report(
-        tmp / "report.html", video_name=res.video.name, summary=metrics["processing"], metrics=metrics,
-        events=gait.events, warnings=res.warnings, model_info=metrics["model"],
-        angles_png=tmp / "angles.png", cycles_png=tmp / "angles_cycle.png",
-        overlay_name="overlay.mp4" if overlay else None, session={"direction": gait.direction},
-        stills=stills,
-    )
-
-
-def _publishable(tmp: Path) -> None:
-    """mkdtemp/mkstemp create 0700/0600; results are meant to be read by other users and servers."""
-    for p in tmp.iterdir():
-        p.chmod(0o644)
-    tmp.chmod(0o755)
 
 
 __all__ = ["OUTPUT_FILES", "PoseTrack", "analyze_video", "default_model_dir", "load_pose_estimator", "parse_roi",

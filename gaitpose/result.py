@@ -44,6 +44,22 @@ class ModelInfo:
     localizer_input_size: tuple[int, int]
     fallback_from: str | None = None  # the specialised model whose run was out of its domain (gaitpose.infer.domain)
 
+    @classmethod
+    def of(cls, model_path: Path, estimator: Any, loc_path: Path, loc: Any, flip_test: bool,
+           fallback_from: str | None = None) -> ModelInfo:
+        """From the model files (hashed) and the loaded estimator and localiser (their embedded metadata)."""
+        from gaitpose.fsutil import file_sha256
+
+        meta = getattr(estimator, "meta", None)
+        return cls(
+            pose_model=model_path.name, pose_model_sha256=file_sha256(model_path),
+            pose_model_version=str(getattr(meta, "version", "")),
+            pose_input_size=tuple(getattr(meta, "input_size", ())),
+            pose_in_channels=int(getattr(meta, "in_channels", 3)), pose_flip_test=bool(flip_test),
+            localizer_model=loc_path.name, localizer_sha256=file_sha256(loc_path),
+            localizer_input_size=tuple(loc.meta.input_size), fallback_from=fallback_from,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(asdict(self))
 
@@ -117,18 +133,6 @@ class AnalysisResult:
         import numpy as np
 
         return np.where(np.isfinite(self.gait.kpts), self.gait.kpts, self.track.keypoints)
-
-    def write_overlay(self, out_path: Path, *, frames: Any = None, max_side: int | None = 960,
-                      prefetch_frames: int = 4) -> int:
-        """Render ``overlay.mp4`` (skeleton and gait events on the video) atomically; returns frames written.
-
-        ``frames``: the video's images when already decoding (default: decoded again from ``video``).
-        """
-        from gaitpose.report.overlay import render_overlay
-
-        return render_overlay(self.video, self.drawn_keypoints(), self.track.scores, self.gait.events,
-                              self.processing.fps, out_path, boxes=self.track.boxes, frames=frames,
-                              max_side=max_side, prefetch_frames=prefetch_frames)
 
     def metrics_dict(self) -> dict[str, Any]:
         """The ``metrics.json`` layout: the gait metrics at top level, then units, warnings,

@@ -82,7 +82,9 @@ def run_job(*, db_url: str, job_id: str, attempt: int, filename: str, video: str
         return  # deleted or superseded meanwhile: no overlay for a job nobody wants
     if overlay:
         try:
-            res.write_overlay(out / "overlay.mp4")
+            from gaitpose.report.outputs import write_overlay_video
+
+            write_overlay_video(res, out / "overlay.mp4")
         except Exception:  # the job's results stand; only the optional video is missing
             log.exception("job %s: overlay video failed", job_id)
 

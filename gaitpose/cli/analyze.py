@@ -59,7 +59,7 @@ def analyze_cmd(
         check_height_cm(height_cm)
         ref_events = None
         if reference is not None:  # a wrong reference fails now, not after the analysis
-            from gaitpose.gait.files import reference_events_from
+            from gaitpose.analyze_files import reference_events_from
 
             ref_events = reference_events_from(reference)
         with ProgressLine(video.name) as bar:
@@ -79,7 +79,7 @@ def analyze_cmd(
     else:
         typer.echo("no walking detected: outputs written, metrics are empty (see warnings in the report)")
     if ref_events:
-        from gaitpose.gait.files import write_validation
+        from gaitpose.analyze_files import write_validation
 
         for line in write_validation(out, res.gait, p.fps, ref_events, offset_s=offset_s,
                                      reference_name=reference.name if reference else ""):

@@ -36,7 +36,7 @@ def gait_cmd(
     With reference events (a C3D's own, or --reference), also validation.json: per-event
     differences, mean/max/bias, limits of agreement, cadence and step-time differences.
     """
-    from gaitpose.gait.files import analyze_file
+    from gaitpose.analyze_files import analyze_file
 
     with cli_errors():
         if mode not in ("auto", "overground", "treadmill"):

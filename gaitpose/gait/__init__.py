@@ -8,7 +8,7 @@ numpy only (this is on the serving path: never torch, and no SciPy: see ``gaitpo
 
 Keypoints from files (keypoints.json/.csv, TRC, C3D with marker mappings): ``gaitpose.gait.readers``
 and ``gaitpose.gait.markers``; agreement with a lab's reference events: ``gaitpose.gait.validation``;
-the ``gaitpose gait`` job: ``gaitpose.gait.files``.
+the ``gaitpose gait`` job (an orchestrator beside ``gaitpose.analyze``): ``gaitpose.analyze_files``.
 """
 
 from __future__ import annotations
