@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gaitpose.gait.analysis import GaitResult
     from gaitpose.infer.track import PoseTrack
 
-__all__ = ["OUTPUT_FILES", "AnalysisResult", "ModelInfo", "Processing"]
+__all__ = ["OUTPUT_FILES", "AnalysisResult", "GaitMetrics", "ModelInfo", "Processing", "Sided"]
 
 OUTPUT_FILES: tuple[str, ...] = (
     "keypoints.json", "keypoints.csv", "events.csv", "metrics.json",
@@ -62,6 +62,56 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class Sided:
+    """A per-side measure: left, right and their mean (None where it could not be measured)."""
+
+    left: float | None = None
+    right: float | None = None
+    mean: float | None = None
+
+    @classmethod
+    def of(cls, d: Any) -> Sided:
+        d = d if isinstance(d, dict) else {}
+        return cls(*(None if d.get(k) is None else float(d[k]) for k in ("left", "right", "mean")))
+
+
+@dataclass(frozen=True)
+class GaitMetrics:
+    """Typed view of the spatio-temporal metrics (``GaitResult.metrics``, the top of metrics.json).
+
+    Lengths and speed are in ``units``: metres, or leg lengths ("relative") without depth or height.
+    """
+
+    walking_found: bool
+    units: str
+    n_steps: int
+    n_strides: int
+    cadence_steps_per_min: float | None
+    step_time_s: Sided
+    stride_time_s: Sided
+    stance_pct: Sided
+    swing_pct: Sided
+    double_support_pct: float | None
+    step_length: Sided
+    stride_length: Sided
+    walking_speed: float | None
+
+    @classmethod
+    def of(cls, m: dict[str, Any], units: str) -> GaitMetrics:
+        def num(k: str) -> float | None:
+            return None if m.get(k) is None else float(m[k])
+
+        return cls(
+            walking_found=bool(m.get("walking_found", False)), units=units, n_steps=int(m.get("n_steps") or 0),
+            n_strides=int(m.get("n_strides") or 0), cadence_steps_per_min=num("cadence_steps_per_min"),
+            step_time_s=Sided.of(m.get("step_time_s")), stride_time_s=Sided.of(m.get("stride_time_s")),
+            stance_pct=Sided.of(m.get("stance_pct")), swing_pct=Sided.of(m.get("swing_pct")),
+            double_support_pct=num("double_support_pct"), step_length=Sided.of(m.get("step_length")),
+            stride_length=Sided.of(m.get("stride_length")), walking_speed=num("walking_speed"),
+        )
 
 
 @dataclass
@@ -128,6 +178,11 @@ class AnalysisResult:
     def walking_found(self) -> bool:
         return bool(self.gait.walking_found)
 
+    @property
+    def metrics(self) -> GaitMetrics:
+        """The headline gait metrics, typed (the full set, angles included, is ``metrics_dict()``)."""
+        return GaitMetrics.of(dict(self.gait.metrics), self.gait.units)
+
     def drawn_keypoints(self) -> Any:
         """What the overlay and the stills draw: the cleaned track, the raw keypoints where it has none."""
         import numpy as np
@@ -155,13 +210,13 @@ class AnalysisResult:
 
     def summary(self) -> dict[str, Any]:
         """Short JSON summary for the CLI's closing lines and the service's job record (no paths)."""
-        m = self.gait.metrics
+        m = self.metrics
         p = self.processing
         return to_jsonable({
             "video": self.video.name, "frames": p.frames, "fps": p.fps, "frames_with_pose": p.frames_with_pose,
             "localizer_calls": p.localizer_calls, "throughput_fps": p.throughput_fps, "elapsed_s": p.elapsed_s,
             "walking_found": self.walking_found, "units": self.gait.units,
-            "cadence_steps_per_min": m.get("cadence_steps_per_min"), "n_strides": m.get("n_strides"),
+            "cadence_steps_per_min": m.cadence_steps_per_min, "n_strides": m.n_strides,
             "warnings": list(self.warnings), "files": list(self.files),
             "pose_model": self.model.pose_model, "fallback_from": self.model.fallback_from,
             "domain_verdict": (self.domain or {}).get("verdict"),

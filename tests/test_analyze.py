@@ -117,6 +117,10 @@ def test_analyze_clip_writes_every_output(models: dict[str, Path], tmp_path: Pat
     assert len(m["model"]["pose_model_sha256"]) == 64
     assert m == json.loads(json.dumps(res.metrics_dict())), "metrics.json is not the typed result's layout"
     assert m["skeleton"]["keypoints"] == list(KEYPOINTS) and len(m["skeleton"]["edges"]) > 10
+    typed = res.metrics  # the typed view agrees with metrics.json
+    assert typed.walking_found == m["walking_found"] and typed.n_strides == (m["n_strides"] or 0)
+    assert typed.cadence_steps_per_min == m["cadence_steps_per_min"]
+    assert typed.stance_pct.left == m["stance_pct"]["left"] and typed.units == m["units"]
     assert "NaN" not in (out / "metrics.json").read_text() and "NaN" not in (out / "keypoints.json").read_text()
 
     html = (out / "report.html").read_text()

@@ -67,13 +67,13 @@ def analyze_cmd(
                                 threads=threads, progress=bar.update, overlay=overlay and not no_overlay, roi=roi,
                                 timestamps=timestamps, overlay_size=overlay_size or None,
                                 flip_test=flip_test, overwrite=overwrite, fallback=fallback)
-    p, m = res.processing, res.gait.metrics
+    p, m = res.processing, res.metrics
     typer.echo(
         f"{p.frames} frames ({p.fps:.1f} fps) in {p.elapsed_s:.1f} s ({p.throughput_fps:.1f} frames/s pose), "
         f"subject found in {p.frames_with_pose} frames, person localiser ran {p.localizer_calls} times"
     )
     if res.walking_found:
-        cad, strides = m.get("cadence_steps_per_min"), m.get("n_strides") or 0
+        cad, strides = m.cadence_steps_per_min, m.n_strides
         typer.echo(f"cadence {cad:.1f} steps/min, {strides} strides, units: {res.gait.units}"
                    if cad is not None else f"{strides} strides, units: {res.gait.units}")
     else:
