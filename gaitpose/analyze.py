@@ -3,11 +3,12 @@
 A thin orchestrator: every step lives in its own module and this one only wires them.
 
     video --open_recording--> frames --track_video (infer.track)--> PoseTrack
+          [--check_domain (infer.domain): a specialised model outside its domain -> general model]
           --analyze_gait (gait.analysis)--> GaitResult --> AnalysisResult (result)
-          --writers / plots / html (report)--> out_dir   [--overlay: overlay.mp4 (report.overlay)]
+          --write_outputs (report.outputs)--> out_dir   [--overlay: overlay.mp4]
 
-Runtime only (ONNX Runtime, numpy, cv2, PyAV, scipy, matplotlib): no torch anywhere on this path,
-so it runs on an edge box and in the service's worker processes, which call exactly
+Runtime only (ONNX Runtime, numpy, cv2, PyAV, Pillow): no torch, SciPy or matplotlib anywhere on
+this path, so it runs on an edge box and in the service's worker processes, which call exactly
 :func:`analyze_video`. All files are written inside ``fsutil.staged_dir``, so a failure never
 leaves a half-written folder.
 """
