@@ -478,7 +478,10 @@ def plan_prune(total_epochs: int) -> dict[str, int]:
 
 
 def steady_epoch_seconds(run_dir: Path) -> float | None:
-    """Median time of a training run's last (up to) three epochs, from its ``log.json``; the first
+    """Mean time of a training run's last (up to) six epochs, from its ``log.json``.
+
+    The mean, not the median: what is projected is the time the next epochs take together, and on a
+    shared machine epoch times are heavy-tailed (4 to 40 s for the same epoch in one lab run). The first
     epoch also decodes every image once, so it is left out when there are more."""
     try:
         history = json.loads((Path(run_dir) / "log.json").read_text(encoding="utf-8"))
@@ -487,7 +490,7 @@ def steady_epoch_seconds(run_dir: Path) -> float | None:
     secs = [float(h["seconds"]) for h in history if h.get("seconds")]
     if len(secs) > 1:
         secs = secs[1:]
-    return float(np.median(secs[-3:])) if secs else None
+    return float(np.mean(secs[-6:])) if secs else None
 
 
 def pick_target_macs(latency_ms: float, budget_ms: float | None) -> float:
