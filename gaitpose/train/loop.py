@@ -12,8 +12,6 @@ resumed run follow the same sample sequence as an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import logging
 import math
 import random
@@ -29,13 +27,13 @@ from torch.utils.data import DataLoader
 
 from gaitpose.codec import decode_heatmaps, flip_back
 from gaitpose.eval.metrics import pck
-from gaitpose.fsutil import write_bytes_atomic, write_json_atomic, write_text_atomic
 from gaitpose.geometry import affine_points, invert_affine
 from gaitpose.labels import PoseRecord
 from gaitpose.nn.checkpoint import is_pruned, model_config_of, read_checkpoint, save_checkpoint
 from gaitpose.train.config import TrainConfig, save_config
 from gaitpose.train.dataset import PoseDataset, worker_init
 from gaitpose.train.loss import KeypointMSELoss
+from gaitpose.train.runlog import describe_data, write_logs
 
 log = logging.getLogger(__name__)
 
@@ -134,59 +132,6 @@ def predict_dataset(
         model.train(was_training)
     assert coords_all is not None and scores_all is not None
     return coords_all, scores_all
-
-
-def _data_summary(train_records: Sequence[PoseRecord], val_records: Sequence[PoseRecord]) -> dict[str, Any]:
-    return {
-        "train_samples": len(train_records),
-        "val_samples": len(val_records),
-        "train_recordings": sorted({r.recording for r in train_records}),
-        "val_recordings": sorted({r.recording for r in val_records}),
-    }
-
-
-def _plot_curves(history: list[dict[str, Any]]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, ax1 = plt.subplots(figsize=(7, 4), dpi=100)
-    ax1.plot(epochs, [h["train_loss"] for h in history], color="tab:blue", label="train loss")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("train loss", color="tab:blue")
-    ax1.set_yscale("log")
-    ax2 = ax1.twinx()
-    val = [(h["epoch"], h["val_pck"]) for h in history if h.get("val_pck") is not None]
-    if val:
-        ax2.plot(*zip(*val, strict=True), "o-", color="tab:orange", label="val PCK@0.1")
-    ax2.set_ylabel("val PCK@0.1", color="tab:orange")
-    ax2.set_ylim(0, 1)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _write_logs(out_dir: Path, history: list[dict[str, Any]], plot: bool = True) -> None:
-    cols = ["epoch", "lr", "train_loss", "val_pck", "val_pck_0.05", "best", "images_per_s", "seconds"]
-    if any("distill_loss" in h for h in history):
-        cols[3:3] = ["label_loss", "distill_loss"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-    writer.writeheader()
-    for h in history:
-        writer.writerow({k: ("" if h.get(k) is None else h.get(k)) for k in cols})
-    write_text_atomic(out_dir / "log.csv", buf.getvalue())
-    write_json_atomic(out_dir / "log.json", history, indent=1)
-    if not plot:
-        return
-    try:
-        write_bytes_atomic(out_dir / "curves.png", _plot_curves(history))
-    except Exception as exc:  # a plotting failure must not kill a long training run
-        log.warning("could not draw curves.png: %s", exc)
 
 
 def frozen_teacher(teacher: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
@@ -290,7 +235,7 @@ def train_model(
         best_epoch = int(extra.get("best_epoch", start_epoch))
         log.info("%sresumed from %s at epoch %d", log_prefix, resume, start_epoch)
 
-    data_summary = _data_summary(train_records, val_records)
+    data_summary = describe_data(train_records, val_records)
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -386,7 +331,7 @@ def train_model(
             save("best.pt", epoch + 1)
         save("last.pt", epoch + 1)
         if out_dir is not None:
-            _write_logs(out_dir, history, plot=row["val_pck"] is not None or last)
+            write_logs(out_dir, history, plot=row["val_pck"] is not None or last)
 
     if out_dir is not None and val_loader is None and not (out_dir / "best.pt").exists():
         save("best.pt", total_epochs)
