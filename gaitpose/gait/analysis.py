@@ -17,18 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gaitpose.gait.angles import JOINTS, PLAUSIBLE_RANGES_DEG, normalize_cycles, sagittal_angles
-from gaitpose.gait.events import (
-    GaitEvent,
-    detect_events,
-    facing_direction,
-    refine_heel_strikes,
-    segment_direction,
-    treadmill_segments,
-    walking_segments,
-)
+from gaitpose.gait.events import GaitEvent, detect_events, refine_heel_strikes
 from gaitpose.gait.filters import _quiet_nan_warnings, clean_trajectories, fill_gaps, hampel
 from gaitpose.gait.lift3d import backproject
 from gaitpose.gait.metrics import compute_metrics
+from gaitpose.gait.segments import facing_direction, segment_direction, treadmill_segments, walking_segments
 from gaitpose.gait.swap import fix_left_right_swaps, swap_scores
 from gaitpose.jsonutil import to_jsonable
 from gaitpose.skeleton import NUM_KEYPOINTS

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gaitpose.gait.events import GaitEvent, pelvis, segment_direction, walking_segments
+from gaitpose.gait.events import GaitEvent
 from gaitpose.gait.filters import _quiet_nan_warnings
+from gaitpose.gait.segments import pelvis, segment_direction, walking_segments
 from gaitpose.gait.swap import leg_length_px
 from gaitpose.jsonutil import to_jsonable
 from gaitpose.skeleton import INDEX
