@@ -7,7 +7,8 @@ image-like keypoints (x along the walk, y down), scores and a frame rate. 3D dat
 the sagittal plane of the walk (:func:`sagittal_projection`), found from the data: vertical = the
 axis from ankles to hips, progression = the pelvis's travel (overground) or, when the pelvis stays
 (treadmill), the direction the feet point (heel to toe). A C3D's own gait events (EVENT group:
-"Foot Strike" / "Foot Off", as Vicon Nexus and most labs write them) come back as reference events.
+"Foot Strike" / "Foot Off", as Vicon Nexus and most labs write them) come back as reference events;
+reading a C3D is :mod:`gaitpose.gait.c3d`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError
+from gaitpose.gait.c3d import c3d_events, force_plate_events, read_c3d
 from gaitpose.gait.events import GaitEvent
 from gaitpose.gait.markers import MarkerMapping, apply_mapping, choose_mapping, missing_required
 from gaitpose.skeleton import INDEX, KEYPOINTS, NUM_KEYPOINTS
@@ -252,134 +254,6 @@ def _read_trc(path: Path) -> tuple[np.ndarray, list[str], float, str]:
     return arr[:, 1:].reshape(len(rows), len(labels), 3), labels, float(rate), units
 
 
-# --- C3D ---------------------------------------------------------------------------------------
-
-
-def _c3d_events(c: Any, rate: float, first_frame: int, n: int) -> list[GaitEvent]:
-    """Foot Strike / Foot Off events of the EVENT group, timed from the first stored frame."""
-    p = c["parameters"].get("EVENT")
-    if not p or "TIMES" not in p or "LABELS" not in p:
-        return []
-    used = int(np.asarray(p.get("USED", {}).get("value", [0])).ravel()[0]) if "USED" in p else len(p["LABELS"]["value"])
-    times = np.asarray(p["TIMES"]["value"], dtype=np.float64)
-    times = times[1] + 60.0 * times[0] if times.ndim == 2 else times
-    labels = list(p["LABELS"]["value"])
-    ctx = list(p.get("CONTEXTS", {}).get("value", [""] * len(labels)))
-    out = []
-    for i in range(min(used, len(labels), len(times))):
-        lab, side = labels[i].strip().lower(), (ctx[i] if i < len(ctx) else "").strip().lower()
-        kind = "heel_strike" if lab in ("foot strike", "heel strike", "initial contact") else (
-            "toe_off" if lab in ("foot off", "toe off", "final contact") else None)
-        foot = "left" if side.startswith("l") else ("right" if side.startswith("r") else None)
-        if kind is None or foot is None:
-            continue
-        # C3D frames are 1-based; event time t is frame t * rate + 1.
-        t = float(times[i]) - (first_frame - 1) / rate
-        if -0.5 / rate <= t <= (n - 0.5) / rate:
-            out.append(GaitEvent(foot, kind, round(t * rate), t))  # type: ignore[arg-type]
-    out.sort(key=lambda e: (e.time_s, e.foot, e.event))
-    return out
-
-
-FP_THRESHOLD_N = 20.0
-"""Vertical force above which a foot is on a plate: the usual 10-20 N (well above plate noise, ~10 N here)."""
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
-
-
-def _force_plate_events(c: Any, k3: np.ndarray, rate: float) -> list[GaitEvent]:
-    """Foot strikes and foot offs from the force plates' vertical force (FORCE_PLATFORM + ANALOG groups).
-
-    Contact = |Fz| above :data:`FP_THRESHOLD_N` for at least 0.1 s (gaps under 50 ms bridged); its
-    start is a foot strike, its end a foot off; a contact starting or ending at the edge of the
-    recording gives no event. A contact counts only when one foot alone is over the plate (inside
-    its corners, in the plate's plane): its heel at the strike and its toe at the foot off, and
-    when it lasts no more than 1.25 times the plate's median contact. Others (both feet on one
-    plate, a crossover step on an instrumented treadmill that merges two feet's contacts) are
-    skipped, as a lab would. Times are seconds from the first stored frame (``k3`` frames).
-    """
-    par = c["parameters"]
-    fp, an = par.get("FORCE_PLATFORM"), par.get("ANALOG")
-    if not fp or not an or "CHANNEL" not in fp or "CORNERS" not in fp:
-        return []
-    analogs = np.asarray(c["data"]["analogs"], dtype=np.float64)
-    if analogs.ndim != 3 or analogs.shape[2] == 0:
-        return []
-    data = analogs[0]
-    a_rate = float(np.asarray(an["RATE"]["value"]).ravel()[0])
-    chans = np.asarray(fp["CHANNEL"]["value"]).reshape(6, -1) if np.asarray(fp["CHANNEL"]["value"]).size else None
-    corners = np.asarray(fp["CORNERS"]["value"], dtype=np.float64)
-    used = int(np.asarray(fp.get("USED", {}).get("value", [0])).ravel()[0])
-    if chans is None or corners.size == 0 or used == 0:
-        return []
-    corners = corners.reshape(3, 4, -1)
-    out: list[GaitEvent] = []
-    n_pts = k3.shape[0]
-    for i in range(min(used, chans.shape[1], corners.shape[2])):
-        fz_ch = int(chans[2, i]) - 1  # channels are 1-based; Fz is the third of six (types 1-4)
-        if not 0 <= fz_ch < data.shape[0]:
-            continue
-        fz = np.abs(data[fz_ch] - np.median(data[fz_ch][np.abs(data[fz_ch]) < FP_THRESHOLD_N] if
-                                            (np.abs(data[fz_ch]) < FP_THRESHOLD_N).any() else 0.0))
-        on = fz > FP_THRESHOLD_N
-        for a, b in _runs(~on):  # bridge short unloaded gaps (noise around the threshold)
-            if a > 0 and b < on.size and (b - a) < 0.05 * a_rate:
-                on[a:b] = True
-        cor = corners[:, :, i]
-        plane_axes = [j for j in range(3) if np.ptp(cor[j]) > 1e-6]  # the plate's own plane
-        lo_c, hi_c = cor.min(axis=1), cor.max(axis=1)
-        contacts = [(a, b) for a, b in _runs(on) if b - a >= 0.1 * a_rate]
-        typical = float(np.median([b - a for a, b in contacts])) if contacts else 0.0
-        for a, b in contacts:
-            if a == 0 or b >= on.size or (len(contacts) >= 3 and b - a > 1.25 * typical):
-                continue  # too short, or loaded from the start / to the end of the recording
-            feet = []
-            for idx, point in ((a, "heel"), (b - 1, "toe")):
-                f = int(np.clip(round(idx / a_rate * rate), 0, n_pts - 1))
-                pos = {side: k3[f, INDEX[f"{side}_{point}"], plane_axes] for side in ("left", "right")}
-                feet.append([k for k, v in pos.items() if np.isfinite(v).all()
-                             and np.all((v >= lo_c[plane_axes]) & (v <= hi_c[plane_axes]))])
-            if len(feet[0]) != 1 or feet[0] != feet[1]:
-                continue  # not one foot alone on the plate from strike to foot off (e.g. a crossover step)
-            foot = feet[0][0]
-            out.append(GaitEvent(foot, "heel_strike", round(a / a_rate * rate), a / a_rate))  # type: ignore[arg-type]
-            out.append(GaitEvent(foot, "toe_off", round(b / a_rate * rate), b / a_rate))  # type: ignore[arg-type]
-    out.sort(key=lambda e: (e.time_s, e.foot, e.event))
-    return out
-
-
-def _read_c3d(path: Path) -> tuple[np.ndarray, list[str], float, str, Any]:
-    try:
-        import ezc3d
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise InputError(path, "reading C3D needs the ezc3d package (pip install ezc3d; on Linux aarch64 "
-                               "build it from source or export TRC)") from None
-    try:
-        c = ezc3d.c3d(str(path))
-    except Exception as exc:  # ezc3d raises plain RuntimeError/IOError for bad files
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(path, f"not a readable C3D file ({why})") from None
-    par = c["parameters"]["POINT"]
-    labels = [str(s) for s in par["LABELS"]["value"]]
-    if "LABELS2" in par:
-        labels += [str(s) for s in par["LABELS2"]["value"]]
-    rate = float(np.asarray(par["RATE"]["value"]).ravel()[0])
-    unit_vals = list(par.get("UNITS", {}).get("value", []) or [])
-    units = (str(unit_vals[0]).strip().lower() if unit_vals else "") or "mm"  # C3D's default unit
-    pts = np.asarray(c["data"]["points"], dtype=np.float64)  # (4, M, T)
-    if pts.ndim != 3 or pts.shape[2] == 0:
-        raise InputError(path, "C3D file has no point frames")
-    xyz = np.transpose(pts[:3], (2, 1, 0))  # (T, M, 3)
-    res = np.asarray(c["data"].get("meta_points", {}).get("residuals", np.zeros((1, 0, 0))))
-    if res.size == xyz.shape[0] * xyz.shape[1]:
-        xyz[np.transpose(res[0]) < 0] = np.nan  # a negative residual marks an invalid (occluded) sample
-    xyz[np.all(xyz == 0, axis=-1)] = np.nan  # some writers store gaps as exact zeros
-    return xyz, labels[: xyz.shape[1]], rate, units, c
-
-
 def resample(tr: Trajectories, fps: float, *, start_s: float = 0.0) -> Trajectories:
     """The trajectories as a camera at ``fps`` would sample them (linear interpolation in time).
 
@@ -437,7 +311,7 @@ def read_trajectories(
     if suffix == ".trc":
         pts, labels, rate, units = _read_trc(p)
     else:
-        pts, labels, rate, units, c = _read_c3d(p)
+        pts, labels, rate, units, c = read_c3d(p)
     mm = _UNIT_MM.get(units)
     if mm is None:
         raise InputError(p, f"unknown length unit {units!r} (expected mm, cm or m)")
@@ -459,11 +333,11 @@ def read_trajectories(
                             "frame_rate_file": rate, **pinfo}
     if c is not None:
         first = int(c["header"]["points"]["first_frame"]) + 1  # ezc3d's header is 0-based
-        events = _c3d_events(c, rate, first, k2.shape[0]) or None
+        events = c3d_events(c, rate, first, k2.shape[0]) or None
         info["first_frame"] = first
         info["reference_events"] = "annotated (EVENT group)" if events else None
         if not events:
-            events = _force_plate_events(c, k3, rate) or None
+            events = force_plate_events(c, k3, rate) or None
             info["reference_events"] = "force plates (vertical force > 20 N)" if events else None
     rate_out = float(fps) if fps else rate
     return Trajectories(k2, scores, rate_out, suffix[1:], scale_m_per_unit=mm / 1000.0, reference_events=events,
