@@ -41,18 +41,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_tools.subject import (
-    PersonDetector,
-    SubjectChoice,
-    Track,
-    appearance_distance,
-    build_tracks,
-    choose_subject,
-    colour_histogram,
-    follow_subject,
-    other_people_models,
-    torso_region,
-)
+from data_tools.appearance import appearance_distance, colour_histogram, torso_region
+from data_tools.subject import SubjectChoice, choose_subject, follow_subject, other_people_models
+from data_tools.tracks import PersonDetector, Track, build_tracks
 from gaitpose.codec import flip_keypoints
 from gaitpose.errors import InputError, NoPersonError
 from gaitpose.fsutil import write_json_atomic
