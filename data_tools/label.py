@@ -50,7 +50,7 @@ from data_tools.label_files import (  # callers also import these from here
     recording_fingerprint,
     write_labels,
 )
-from data_tools.subject import SubjectChoice, choose_subject, follow_subject, other_people_models
+from data_tools.subject import SubjectChoice, choose_subject, follow_subject, other_people_models, rival_walkers
 from data_tools.tracks import PersonDetector, Track, build_tracks
 from gaitpose.codec import flip_keypoints
 from gaitpose.errors import NoPersonError
@@ -145,7 +145,7 @@ class _Labeller:
         seed = choose_subject(tracks, min_len=min_len, roi=roi)
         if seed is None:
             return None, step
-        self.choices = _rival_walkers(tracks, seed, min_len) if roi is None else []
+        self.choices = rival_walkers(tracks, seed, min_len) if roi is None else []
         subject, self.subject_model, choices = follow_subject(detections, appearance, seed)
         self.choices += choices
         self.other_models = other_people_models(tracks, appearance, detections, subject)
@@ -374,17 +374,6 @@ def label_recording(
         },
     }
     return {"recording": recording, "images": images, "annotations": annotations, "stats": stats}
-
-
-def _rival_walkers(tracks: list[Track], chosen: Track, min_len: int) -> list[SubjectChoice]:
-    """Other tracks that travel about as far as the chosen one: the travel rule had to break a tie."""
-    out = []
-    for t in tracks:
-        if t is chosen or len(t) < min_len or chosen.travel < 0.5 or t.travel < 0.9 * chosen.travel:
-            continue
-        out.append(SubjectChoice(t.first, "several_walkers", [float(v) for v in chosen.boxes[0]],
-                                 [float(v) for v in t.boxes[0]], None, None))
-    return out
 
 
 __all__ = [

@@ -61,6 +61,7 @@ __all__ = [  # detection, tracks and appearance are also served from here, as be
     "colour_histogram",
     "follow_subject",
     "other_people_models",
+    "rival_walkers",
     "torso_region",
 ]
 
@@ -119,6 +120,17 @@ class SubjectChoice:
             "chosen_distance": None if self.chosen_distance is None else round(self.chosen_distance, 3),
             "other_distance": None if self.other_distance is None else round(self.other_distance, 3),
         }
+
+
+def rival_walkers(tracks: list[Track], chosen: Track, min_len: int) -> list[SubjectChoice]:
+    """Other tracks that travel about as far as the chosen one: the travel rule had to break a tie."""
+    out = []
+    for t in tracks:
+        if t is chosen or len(t) < min_len or chosen.travel < 0.5 or t.travel < 0.9 * chosen.travel:
+            continue
+        out.append(SubjectChoice(t.first, "several_walkers", [float(v) for v in chosen.boxes[0]],
+                                 [float(v) for v in t.boxes[0]], None, None))
+    return out
 
 
 @dataclass
