@@ -155,7 +155,7 @@ def whole_job_markdown(section: dict[str, Any] | None) -> list[str]:
 
 
 def whole_job_headline(section: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The bench headline row (same shape as ``benchmarks.suite._target``): the worst video's ratio."""
+    """The bench headline row (same shape as ``benchmarks.bench_headline.target``): the worst video's ratio."""
     if not isinstance(section, dict) or section.get("worst_ratio") is None:
         return None
     ok = [r for r in section["videos"].values() if "ratio" in r]
