@@ -12,9 +12,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+                   b"Content-Length: 33\r\nConnection: close\r\n\r\nrequest head larger than 64 KiB\r\n")
 
-def head_timeout_protocol(timeout_s: float) -> type | str:
+
+def head_timeout_protocol(timeout_s: float, max_head_bytes: int = MAX_HEAD_BYTES) -> type | str:
     """A subclass of uvicorn's httptools protocol that gives each request head ``timeout_s`` seconds.
+
+    It also caps a request head at ``max_head_bytes`` (answered 431 and closed): httptools itself
+    sets no limit, so a client could make the server buffer megabytes of header lines.
 
     The timer starts when the connection is made and again when a request begins (a keep-alive
     connection's next request), and stops when the head is complete. Returns ``"auto"`` (uvicorn's
@@ -27,9 +34,22 @@ def head_timeout_protocol(timeout_s: float) -> type | str:
 
     class HeadTimeoutHttpToolsProtocol(HttpToolsProtocol):
         _head_timer: asyncio.TimerHandle | None = None
+        _head_bytes: int = 0
+
+        def data_received(self, data: bytes) -> None:
+            if self._head_timer is not None:  # still inside a request head
+                self._head_bytes += len(data)
+                if self._head_bytes > max_head_bytes:
+                    self._cancel_head_timer()
+                    if not self.transport.is_closing():
+                        self.transport.write(_HEAD_TOO_LARGE)
+                        self.transport.close()
+                    return
+            super().data_received(data)
 
         def _arm_head_timer(self) -> None:
             self._cancel_head_timer()
+            self._head_bytes = 0
             self._head_timer = self.loop.call_later(timeout_s, self._head_timed_out)
 
         def _cancel_head_timer(self) -> None:

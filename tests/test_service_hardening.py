@@ -7,6 +7,7 @@ caps are set small through the settings so each test takes a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -267,6 +268,19 @@ def test_silent_and_slow_request_heads_are_closed(start):
         for _ in range(3):
             assert c.get("/healthz").status_code == 200
             time.sleep(0.6)
+        assert server_errors(c) == []
+
+
+def test_oversized_request_head_is_refused(start):
+    srv = start()
+    sock = socket.create_connection(("127.0.0.1", srv.port))
+    with contextlib.suppress(OSError):  # the server may close while the head is still being sent
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+    status, _text, _ = read_response(sock, timeout=10)
+    sock.close()
+    assert status == 431
+    with httpx.Client(base_url=srv.url, timeout=10) as c:  # ordinary requests are unaffected
+        assert c.get("/healthz", headers={"X-Normal": "a" * 4000}).status_code == 200
         assert server_errors(c) == []
 
 
