@@ -127,6 +127,7 @@ class _Labeller:
             sampled = self.rows
         detections = {}
         appearance: dict[int, list[np.ndarray | None]] = {}
+        people: dict[int, np.ndarray] = {}  # the teacher's person box per sampled frame
         for r in sampled:
             fi = int(r["frame_index"])
             img = images.get(fi)
@@ -135,14 +136,16 @@ class _Labeller:
             dets = self.detect(img)
             if self.opts.teacher_detect:
                 extra = self.teacher_detection(img)
-                if extra is not None and all(box_iou(extra, b) < 0.3 for b, _s in dets):
-                    dets.append((extra, 0.0))
+                if extra is not None:
+                    people[fi] = extra
+                    if all(box_iou(extra, b) < 0.3 for b, _s in dets):
+                        dets.append((extra, 0.0))
             detections[fi] = dets
             appearance[fi] = [colour_histogram(img, torso_region(b)) for b, _s in dets]
         tracks = build_tracks(detections, max_gap_frames=3 * step, appearance=appearance)
         roi = parse_roi(self.opts.roi)
         min_len = min(self.opts.min_track_len, len(sampled))
-        seed = choose_subject(tracks, min_len=min_len, roi=roi)
+        seed = choose_subject(tracks, min_len=min_len, roi=roi, people=people)
         if seed is None:
             return None, step
         self.choices = rival_walkers(tracks, seed, min_len) if roi is None else []

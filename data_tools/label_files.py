@@ -36,7 +36,7 @@ __all__ = [
     "write_labels",
 ]
 
-PART_VERSION = 2  # 2: subject path by motion and appearance (labels of a resumed run would differ)
+PART_VERSION = 3  # 2: subject path by motion and appearance; 3: teacher-confirmed seed when nobody travels
 
 
 @dataclass

@@ -13,9 +13,11 @@ subject is, offline and without model hubs:
 3. ``choose_subject``: the walking subject is the track with the largest *net* horizontal travel
    relative to its median height (net, not path length, so detector jitter on a static person
    does not add up). Tracks within 10 % of the best travel tie; ties go to the largest median
-   box, then the longest track. When nobody travels at least half a body height, the largest,
-   then longest, track is taken. ``roi`` overrides the rule: the track with most box centres
-   inside the region wins, or, when none does, the region itself becomes a static guide box.
+   box, then the longest track. When nobody travels at least half a body height, the track the
+   teacher confirms most often (its whole-frame person box overlaps the track's box best) is
+   taken, then the largest, then the longest: a static HOG false positive can be the largest box.
+   ``roi`` overrides the rule: the track with most box centres inside the region wins,
+   or, when none does, the region itself becomes a static guide box.
 
 4. ``follow_subject``: the chosen track only seeds the subject. Its appearance (HSV colour
    histograms of the torso, per-bin median over all its detections, so a few swapped detections do
@@ -62,6 +64,7 @@ __all__ = [  # detection, tracks and appearance are also served from here, as be
     "follow_subject",
     "other_people_models",
     "rival_walkers",
+    "teacher_confirmations",
     "torso_region",
 ]
 
@@ -69,9 +72,17 @@ log = logging.getLogger(__name__)
 
 
 def choose_subject(
-    tracks: list[Track], min_len: int = 3, roi: np.ndarray | None = None, min_travel: float = 0.5
+    tracks: list[Track], min_len: int = 3, roi: np.ndarray | None = None, min_travel: float = 0.5,
+    people: dict[int, np.ndarray] | None = None,
 ) -> Track | None:
-    """The walking subject per the module rule, or None when no track is long enough."""
+    """The walking subject per the module rule, or None when no track is long enough.
+
+    ``people`` (sampled frame -> the teacher's one person box on the whole frame) settles the case
+    where nobody travels: the track the teacher confirms at most samples is a person, whereas the
+    largest box may be a static HOG false positive on a wall or a window (it does not move, so the
+    travel rule would have ignored it). Seeding the subject with such a box gives the subject the
+    wall's colours, and every teacher result on the real person is then rejected as "another person".
+    """
     if roi is not None:
         roi = np.asarray(roi, dtype=np.float32)
 
@@ -94,7 +105,26 @@ def choose_subject(
     best_travel = max(t.travel for t in cands)
     if best_travel >= min_travel:
         cands = [t for t in cands if t.travel >= 0.9 * best_travel]
-    return max(cands, key=lambda t: (t.median_area, len(t)))
+        return max(cands, key=lambda t: (t.median_area, len(t)))
+    hits = teacher_confirmations(tracks, people or {})
+    return max(cands, key=lambda t: (hits.get(t.track_id, 0), t.median_area, len(t)))
+
+
+def teacher_confirmations(tracks: list[Track], people: dict[int, np.ndarray], min_iou: float = 0.3) -> dict[int, int]:
+    """Per track id, the sampled frames where its box is the one that best overlaps the teacher's
+    person box (IoU >= ``min_iou``): how often a person model agrees that the track is a person."""
+    hits: dict[int, int] = {}
+    boxes_at: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for t in tracks:
+        for f, b in zip(t.frames, t.boxes, strict=True):
+            boxes_at.setdefault(f, []).append((t.track_id, b))
+    for f, person in people.items():
+        scored = [(box_iou(b, person), tid) for tid, b in boxes_at.get(f, [])]
+        if scored:
+            iou, tid = max(scored, key=lambda x: x[0])
+            if iou >= min_iou:
+                hits[tid] = hits.get(tid, 0) + 1
+    return hits
 
 
 # -- the subject over the whole recording ----------------------------------------------------------

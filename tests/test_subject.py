@@ -212,3 +212,24 @@ def test_fixed_skip_cost_is_respected() -> None:
     seed.add(0, frames[0][0][0])
     path, _m, _c = follow_subject(detections, appearance, seed, FollowParams(skip_cost=0.5))
     assert 30 not in path.frames and len(path) == 5
+
+
+def test_when_nobody_travels_the_teacher_confirmed_person_beats_a_bigger_static_box() -> None:
+    """Regression (lab camera 3, the man seen from behind): nobody travels half a body height, and
+    HOG's biggest box is a false positive on the wall. The largest-box rule seeded the subject with
+    the wall's colours, so the labeller rejected every teacher result on the man as 'another
+    person'. The teacher's whole-frame person boxes now settle it."""
+    wall = np.array([330, 0, 300, 340], np.float32)  # a static, larger box: no person in it
+    frames = {10 * k: [(_box(200 - 5.0 * k), GREEN), (wall, BLUE)] for k in range(5)}
+    detections, appearance = _detect(frames)
+    tracks = build_tracks(detections, max_gap_frames=30, appearance=appearance)
+    assert max(t.travel for t in tracks) < 0.5
+    assert choose_subject(tracks, min_len=3).boxes[0][3] == 340  # the size rule alone takes the wall
+    teacher = {f: people[0][0] + np.array([-3, 4, 6, -2], np.float32) for f, people in frames.items()}
+    del teacher[20]  # the teacher may miss a frame
+    chosen = choose_subject(tracks, min_len=3, people=teacher)
+    assert chosen is not None and all(b[3] == PERSON[1] for b in chosen.boxes)
+    path, model, _c = follow_subject(detections, appearance, chosen)
+    assert all(_shirt_at(path, frames, f) == GREEN for f in path.frames) and len(path) == 5
+    others = other_people_models(tracks, appearance, detections, path)
+    assert model is not None and others and appearance_distance(model, others[0]) > 0.5
