@@ -142,11 +142,17 @@ log "job $id: $status"
 printf '%s\n' "$job"
 case "$status" in
   succeeded)
-    for f in keypoints.json metrics.json keypoints.csv events.csv overlay.mp4 report.html angles.png angles_cycle.png; do
+    for f in keypoints.json metrics.json keypoints.csv events.csv report.html clinical.json angles.png angles_cycle.png; do
       curl -fsS -H "X-API-Key: $KEY" -o "$WORK/$f" "$base/v1/analyses/$id/$f" || die "cannot fetch $f"
       [[ -s "$WORK/$f" ]] || die "$f is empty"
     done
-    log "all 8 result files fetched" ;;
+    # overlay.mp4 is rendered by the worker after the job has succeeded: wait for it
+    for _ in $(seq 1 240); do
+      curl -fsS -H "X-API-Key: $KEY" -o "$WORK/overlay.mp4" "$base/v1/analyses/$id/overlay.mp4" 2>/dev/null && break
+      sleep 0.5
+    done
+    [[ -s "$WORK/overlay.mp4" ]] || die "overlay.mp4 was not rendered after the job succeeded"
+    log "all 9 result files fetched (overlay rendered after the result)" ;;
   failed)
     [[ ${#mount_args[@]} -gt 0 ]] || die "job failed with the shipped models"
     printf '%s' "$job" | python3 -c 'import json, sys; e = json.load(sys.stdin)["error"]; assert e and "Traceback" not in e, e' \

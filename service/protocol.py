@@ -21,7 +21,9 @@ def head_timeout_protocol(timeout_s: float, max_head_bytes: int = MAX_HEAD_BYTES
     """A subclass of uvicorn's httptools protocol that gives each request head ``timeout_s`` seconds.
 
     It also caps a request head at ``max_head_bytes`` (answered 431 and closed): httptools itself
-    sets no limit, so a client could make the server buffer megabytes of header lines.
+    sets no limit, so a client could make the server buffer megabytes of header lines. The check
+    runs after each socket read, so a head that completes inside one read (at most 256 KiB, asyncio's
+    read size) still passes: what the cap bounds is the memory a trickled head can hold.
 
     The timer starts when the connection is made and again when a request begins (a keep-alive
     connection's next request), and stops when the head is complete. Returns ``"auto"`` (uvicorn's
@@ -37,15 +39,16 @@ def head_timeout_protocol(timeout_s: float, max_head_bytes: int = MAX_HEAD_BYTES
         _head_bytes: int = 0
 
         def data_received(self, data: bytes) -> None:
-            if self._head_timer is not None:  # still inside a request head
+            if self._head_timer is not None:  # inside a request head: count what it has taken so far
                 self._head_bytes += len(data)
-                if self._head_bytes > max_head_bytes:
-                    self._cancel_head_timer()
-                    if not self.transport.is_closing():
-                        self.transport.write(_HEAD_TOO_LARGE)
-                        self.transport.close()
-                    return
             super().data_received(data)
+            # One read may carry the end of a head and much of the body: only a head that is still
+            # incomplete after parsing counts as too large.
+            if self._head_timer is not None and self._head_bytes > max_head_bytes:
+                self._cancel_head_timer()
+                if not self.transport.is_closing():
+                    self.transport.write(_HEAD_TOO_LARGE)
+                    self.transport.close()
 
         def _arm_head_timer(self) -> None:
             self._cancel_head_timer()

@@ -275,7 +275,9 @@ def test_oversized_request_head_is_refused(start):
     srv = start()
     sock = socket.create_connection(("127.0.0.1", srv.port))
     with contextlib.suppress(OSError):  # the server may close while the head is still being sent
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 200_000)
+        time.sleep(0.3)  # the server has read the 200 kB and the head is still open
+        sock.sendall(b"\r\n\r\n")
     status, _text, _ = read_response(sock, timeout=10)
     sock.close()
     assert status == 431
