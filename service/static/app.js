@@ -84,9 +84,13 @@ function renderJobs(jobs) {
     tr.dataset.id = job.id;
     tr.dataset.status = job.status;
     cell(tr, job.filename);
-    const st = cell(tr, job.status);
-    st.className = "st-" + job.status;
+    // A finished analysis that found no walking is not shown as a plain success.
+    const noWalk = job.status === "succeeded" && job.walking_found === false;
+    const st = cell(tr, noWalk ? "no walking found" : job.status);
+    st.className = noWalk ? "st-nowalk" : "st-" + job.status;
+    tr.dataset.outcome = noWalk ? "no-walking" : job.status;
     if (job.error && job.status === "failed") st.title = job.error;
+    if (job.warnings && job.warnings.length) st.title = job.warnings.join("\n");
     const bar = document.createElement("span");
     bar.className = "bar";
     const fill = document.createElement("i");
