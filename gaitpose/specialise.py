@@ -150,6 +150,13 @@ class _State:
                           indent=1)
 
 
+def _labels_digest(path: Path) -> str:
+    """Hash of a label file's images and annotations: what training sees. The file's ``info`` (date,
+    timings) changes on every write and must not make a resumed run redo its later stages."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return _hash(data.get("images"), data.get("annotations"))
+
+
 class _SegmentEnd(Exception):
     """Raised between two optimizer steps to end a training segment at an epoch boundary."""
 
@@ -603,7 +610,7 @@ class Specialiser:
         self._stage("label", k_label, self._label, final=lambda r: not r.get("failed"))
         # Later stages follow the labels' content: a recording that failed and labels on a re-run
         # changes the labels, and so everything after them.
-        k_split = _hash("split", k_label, file_sha256(self.work / "labels.json"), opts.seed)
+        k_split = _hash("split", k_label, _labels_digest(self.work / "labels.json"), opts.seed)
         self._stage("split", k_split, self._split)
 
         init_id = _file_id(inp.init) if inp.init is not None else None
@@ -1006,6 +1013,9 @@ class Specialiser:
         for name, m in metrics.items():
             self.say(f"  {name}: PCK@0.1 {m['PCK@0.1']:.3f}, feet {m['PCK@0.1_feet']:.3f}, "
                      f"angle MAE {_f(m['angle_mae_deg'].get('all'), 2)} deg")
+        worse = _worse_than_start({"metrics": metrics})
+        if worse:
+            self.say(f"  warning: {worse}")
         if speedup is not None:
             self.say(f"  per crop (1 thread): specialised {latency['specialised']:.2f} ms, general default "
                      f"{latency['general default']:.2f} ms: {speedup:.2f}x")
@@ -1142,6 +1152,21 @@ def _metrics_table(ev: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _worse_than_start(ev: dict[str, Any]) -> str | None:
+    """A sentence when the specialised model agrees less with the teacher on the held-out recordings
+    than the network it started from (the clinic should know before it uses the model)."""
+    m = ev["metrics"]
+    if "starting network" not in m or "specialised" not in m:
+        return None
+    a, b = m["specialised"].get("PCK@0.1"), m["starting network"].get("PCK@0.1")
+    if a is None or b is None or a >= b - 0.01:
+        return None
+    return (f"on the held-out recordings the specialised model agrees less with the teacher than the network "
+            f"it started from (PCK@0.1 {a:.3f} vs {b:.3f}). The training recordings do not cover what the "
+            "held-out ones show (e.g. a camera view); add recordings of every view, or keep using the starting "
+            "network.")
+
+
 def model_card(s: dict[str, Any]) -> str:
     """MODEL_CARD.md: what the model is, what it was trained and measured on, and its limits."""
     ev, tr, pr = s["evaluation"], s["train"], s["prune"]
@@ -1201,6 +1226,7 @@ def model_card(s: dict[str, Any]) -> str:
         f"Per-crop speed-up against the general default: "
         f"{_f(ev.get('speedup_vs_general'), 2)}x (target >= {SPEEDUP_TARGET:g}x).",
         "",
+        *([f"**Warning:** {worse}", ""] if (worse := _worse_than_start(ev)) else []),
         "## Limits",
         "- Accuracy is agreement with the teacher's pseudo-labels on other recordings of the same room, "
         "not accuracy against ground truth, and not on new patients.",

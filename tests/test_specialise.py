@@ -191,3 +191,15 @@ def test_init_from_the_shipped_onnx_reproduces_it(name: str, tmp_path: Path) -> 
     with torch.no_grad():
         got_train = model(torch.from_numpy(x)).numpy()
     assert np.abs(got_train - ref).max() < 1e-2
+
+
+def test_labels_digest_follows_the_labels_not_the_file_date(tmp_path: Path) -> None:
+    """A re-run rewrites labels.json with a new date; only new images/annotations redo later stages."""
+    from gaitpose.specialise import _labels_digest
+
+    base = {"images": [{"id": 1}], "annotations": [{"id": 1, "keypoints": [1, 2, 2]}], "categories": []}
+    a, b, c = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    a.write_text(json.dumps({**base, "info": {"date_created": "2026-01-01"}}))
+    b.write_text(json.dumps({**base, "info": {"date_created": "2026-12-07"}}))
+    c.write_text(json.dumps({**base, "annotations": [{"id": 1, "keypoints": [1, 3, 2]}], "info": {}}))
+    assert _labels_digest(a) == _labels_digest(b) != _labels_digest(c)
