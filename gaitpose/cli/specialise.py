@@ -43,7 +43,7 @@ def specialise_cmd(
     max_size: int | None = typer.Option(None, "--max-size", help="Downscale frames so the longest side is at most PX."),
     label_stride: int | None = typer.Option(None, "--label-stride", min=1,
                                             help="Label every N-th frame (default: planned from the budget)."),
-    distill_weight: float = typer.Option(0.3, "--distill-weight", help="Weight of the starting network's heatmaps "
+    distill_weight: float = typer.Option(0.7, "--distill-weight", help="Weight of the starting network's heatmaps "
                                          "beside the pseudo-labels while training."),
     workers: int = typer.Option(2, "--workers", min=1, help="Recordings labelled in parallel."),
     threads: int = typer.Option(2, "--threads", min=1, help="CPU threads for torch and ONNX Runtime."),
