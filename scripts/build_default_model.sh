@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VIDEOS="${1:-../shared/data/videos}"
 WORK="${2:-runs/default}"
+STAGES="$WORK"/work  # gaitpose specialise keeps its intermediate files here
 MINUTES="${MINUTES:-60}"
 DEVICE="${DEVICE:-auto}"
 THREADS="${THREADS:-2}"
@@ -33,7 +34,7 @@ echo "== 1. gaitpose specialise (${MINUTES} min budget)"
 
 echo "== 2. person localiser on the same training labels"
 mkdir -p "$WORK/localizer"
-"$BIN/gaitpose" train-localizer --train "$WORK/work/split/train.json" --out "$WORK/localizer" \
+"$BIN/gaitpose" train-localizer --train "$STAGES/split/train.json" --out "$WORK/localizer" \
     --epochs "$LOC_EPOCHS" --threads "$THREADS" --export "$WORK/localizer/model.onnx"
 
 echo "== 3. install into models/"
@@ -44,10 +45,10 @@ for f in model.int8.onnx model.fp32.onnx; do
     if [[ -f "$WORK/$f" ]]; then cp "$WORK/$f" "models/student/$f"; fi
 done
 # The unpruned network is what `gaitpose specialise` starts a clinic's model from by default.
-if [[ -f "$WORK/work/unpruned.onnx" ]]; then
-    cp "$WORK/work/unpruned.onnx" models/student/model.unpruned.onnx
+if [[ -f "$STAGES/unpruned.onnx" ]]; then
+    cp "$STAGES/unpruned.onnx" models/student/model.unpruned.onnx
 else
-    cp "$WORK/work/model.fp32.onnx" models/student/model.unpruned.onnx
+    cp "$STAGES/model.fp32.onnx" models/student/model.unpruned.onnx
 fi
 cp "$WORK/meta.json" models/student/meta.json
 cp "$WORK/MODEL_CARD.md" models/MODEL_CARD.md
