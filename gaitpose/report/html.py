@@ -41,9 +41,9 @@ th{background:#f1f3f7;font-weight:600} td:first-child,th:first-child{text-align:
 .warn{background:#f4f6fa;border-left:4px solid #8a94a8;padding:6px 10px;margin:4px 0}
 .disclaimer{background:#fdecec;border-left:4px solid #c62828;padding:8px 12px;margin:12px 0;font-weight:600}
 .muted{color:#5b6475;font-size:12.5px} img{max-width:100%}
-.stills{display:flex;flex-wrap:wrap;gap:10px} .stills figure{margin:0;width:min-content}
-.stills img{height:240px;border:1px solid #ccc}
-.stills figcaption{font-size:12px;color:#444}
+.stills{display:flex;flex-wrap:wrap;gap:10px} .stills figure{margin:0}
+.stills img{display:block;height:240px;width:auto;border:1px solid #ccc}
+.stills figcaption{font-size:12px;color:#444;width:0;min-width:100%}
 .events{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start} .events table{margin:0}
 .legend{font-size:12px;color:#444}
 @media print{
