@@ -17,6 +17,8 @@ import pytest
 from service_fixtures import live_server_factory_fixture, make_settings, upload, wait_terminal  # noqa: F401
 from typer.testing import CliRunner
 
+from benchmarks.domain_check import transformed
+
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "tests" / "data" / "pose2sim_cam01.mp4"
 STUDENT = REPO / "models" / "student" / "model.onnx"
@@ -26,32 +28,9 @@ pytestmark = pytest.mark.skipif(not all(p.is_file() for p in (STUDENT, GENERAL, 
                                 reason="shipped models not installed")
 
 
-def _rotated(src: Path, dst: Path, max_frames: int = 40) -> Path:
-    """``src`` turned 90 degrees clockwise (a phone held sideways), re-encoded with PyAV."""
-    import av
-    import cv2
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vs = inp.streams.video[0]
-        st = None
-        for i, frame in enumerate(inp.decode(vs)):
-            if i >= max_frames:
-                break
-            img = cv2.rotate(frame.to_ndarray(format="rgb24"), cv2.ROTATE_90_CLOCKWISE)
-            if st is None:
-                st = out.add_stream("libx264", rate=round(float(vs.average_rate or 30)))
-                st.width, st.height, st.pix_fmt = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2, "yuv420p"
-            img = np.ascontiguousarray(img[: st.height, : st.width])
-            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _rotated(CLIP, tmp_path_factory.mktemp("ood") / "cam01_rot90.mp4")
+    return transformed(CLIP, tmp_path_factory.mktemp("ood") / "cam01_rot90.mp4", "rot90", max_frames=40)
 
 
 def _analyze(video: Path, out: Path, *args: str) -> tuple[int, str]:
