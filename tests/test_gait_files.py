@@ -200,6 +200,24 @@ def test_validation_numbers_on_known_offsets() -> None:
     assert summarise_differences([])["n"] == 0
 
 
+def test_detected_events_at_the_data_edges_are_treated_like_the_reference_ones() -> None:
+    """A heel strike in the last 0.25 s of the data, after the lab's last annotated event: the
+    reference's own edge events are not scored, so this one is neither an extra nor in the cadence
+    (on the Parkinson trial such an event made one sampling phase's cadence 2.8 % off)."""
+    w = synthetic_walk(n_frames=150)  # 0 .. 4.97 s at 30 fps: the edge zone starts at 4.72 s
+    ref = [GaitEvent("left", "heel_strike", 0, t) for t in (1.0, 2.0, 3.0, 4.0)]
+    ref += [GaitEvent("right", "heel_strike", 0, t) for t in (1.5, 2.5, 3.5, 4.6)]
+    inner, edge = GaitEvent("left", "heel_strike", 0, 3.6), GaitEvent("left", "heel_strike", 0, 4.8)
+    rep = validation_report([*ref, inner, edge], ref, w.kpts, w.fps)
+    hs = rep["summary"]["heel_strike"]
+    assert hs["n"] == 8 and hs["missed"] == 0 and hs["extra"] == 1  # 3.6 s is inside the data: a real extra
+    assert [x["detected_s"] for x in rep["detected_at_edges"]] == [pytest.approx(4.8)]
+    alone = validation_report([*ref, inner], ref, w.kpts, w.fps)
+    assert rep["metrics"] == alone["metrics"]
+    # without the edge rule the same event would be an extra
+    assert compare_events([*ref, inner, edge], ref)["summary"]["heel_strike"]["extra"] == 2
+
+
 def test_implausible_angles_are_dropped_and_counted() -> None:
     w = synthetic_walk(n_frames=150)
     k = w.kpts.copy()

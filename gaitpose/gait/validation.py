@@ -12,7 +12,10 @@ apart, so a pairing cannot jump a cycle), each detected event used once, closest
 Only detected events inside the span of the reference (plus the tolerance) count as extra: a
 lab annotates a few cycles of a longer trial. Reference events within ``edge_s`` of the start or
 end of the data are not scored (counted as ``at_edges``): an extremum at the very edge of a
-recording cannot be confirmed by any peak detector, video or marker based.
+recording cannot be confirmed by any peak detector, video or marker based. The same rule holds for
+detected events: one in the edge zone that matches no reference event is not an extra (counted as
+``detected_at_edges``) and does not enter the step metrics, where it would stretch the detected
+cadence over a stretch of data the reference does not cover.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ def compare_events(
                               "diff_s": cand[j] - ref[i]})
             missed += [{"foot": foot, "event": kind, "reference_s": r} for i, r in enumerate(ref) if i not in used_r]
             extra += [{"foot": foot, "event": kind, "detected_s": c} for j, c in enumerate(cand) if j not in used_c]
+    at_edge = [x for x in extra if not _inside(x["detected_s"], span_s, edge_s)]
+    extra = [x for x in extra if _inside(x["detected_s"], span_s, edge_s)]
     pairs.sort(key=lambda p: p["reference_s"])
     summary = {kind: {**summarise_differences([p["diff_s"] for p in pairs if p["event"] == kind], within_s),
                       "n_reference": sum(1 for e in reference if e.event == kind),
@@ -110,7 +115,12 @@ def compare_events(
     summary["all"] = {**summarise_differences([p["diff_s"] for p in pairs], within_s),
                       "n_reference": len(reference), "missed": len(missed), "extra": len(extra)}
     return {"pairs": pairs, "missed": missed, "extra": extra, "summary": summary,
-            "window_s": [t_lo, t_hi], "tolerance_s": tolerance_s, "at_edges": n_all - len(reference)}
+            "window_s": [t_lo, t_hi], "tolerance_s": tolerance_s, "at_edges": n_all - len(reference),
+            "detected_at_edges": at_edge}
+
+
+def _inside(t: float, span_s: tuple[float, float] | None, edge_s: float) -> bool:
+    return span_s is None or span_s[0] + edge_s <= t <= span_s[1] - edge_s
 
 
 _TEMPORAL = ("cadence_steps_per_min", "step_time_s", "stride_time_s", "stance_pct", "swing_pct", "double_support_pct")
@@ -166,7 +176,9 @@ def validation_report(
     """The whole comparison for metrics.json / the report: events, summaries, step metrics."""
     ref = shift_events(reference, offset_s, fps) if offset_s else list(reference)
     ev = compare_events(detected, ref, span_s=(0.0, (kpts.shape[0] - 1) / fps))
-    met = compare_metrics(detected, ref, kpts, fps, direction=direction, window_s=tuple(ev["window_s"]))
+    edge = {(x["foot"], x["event"], x["detected_s"]) for x in ev["detected_at_edges"]}
+    scored = [e for e in detected if (e.foot, e.event, e.time_s) not in edge]
+    met = compare_metrics(scored, ref, kpts, fps, direction=direction, window_s=tuple(ev["window_s"]))
     return {"reference": reference_name, "offset_s": offset_s, **ev, "metrics": met}
 
 
