@@ -85,3 +85,25 @@ def test_free_size_copy_matches_the_shipped_student_and_runs_larger(tmp_path: Pa
     assert big.shape == (1, NUM_KEYPOINTS, 64, 48)
     with pytest.raises(Exception, match=r"(?i)dimension"):  # the shipped graph is pinned to its trained size
         shipped.run(None, {"input": np.zeros((1, 3, 256, 192), np.float32)})
+
+
+def test_local_dark_blur_equals_whole_map_blur_with_edge_padding() -> None:
+    """DARK blurs only the 3 x 3 cells around each argmax; they must be the whole-map blur's values
+    (OpenCV, zero border) with neighbours off the map clamped to the edge, as before."""
+    import cv2
+
+    from gaitpose.codec import _local_log_blur
+
+    rng = np.random.default_rng(3)
+    maps = rng.random((12, 48, 36)).astype(np.float32)
+    py = np.array([0, 47, 0, 47, 10, 20, 1, 46, 5, 30, 0, 24])
+    px = np.array([0, 35, 35, 0, 1, 34, 17, 18, 0, 35, 10, 20])
+    for kernel in (1, 3, 5, 7, 11):
+        got = _local_log_blur(maps, px, py, kernel)
+        for i in range(len(maps)):
+            whole = maps[i] if kernel == 1 else cv2.GaussianBlur(maps[i], (kernel, kernel), 0,
+                                                                  borderType=cv2.BORDER_CONSTANT)
+            logm = np.pad(np.log(np.maximum(whole, 1e-10)), 1, mode="edge")
+            np.testing.assert_allclose(got[i], logm[py[i] : py[i] + 3, px[i] : px[i] + 3], atol=2e-5)
+    with pytest.raises(ValueError, match="odd"):
+        _local_log_blur(maps, px, py, 4)
