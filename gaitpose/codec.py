@@ -101,9 +101,10 @@ def decode_heatmaps(
     quadratic, so one Newton step from the argmax lands on the sub-pixel peak. Returns
     (coords (..., K, 2) in input pixels, scores (..., K) = the heatmap maximum).
 
-    All maps are processed at once (one blur call, vectorised Newton step): this runs for every
-    frame on the serving path. DARK's rescaling of the blurred map to the original peak height is
-    a constant in log space and cancels in the derivatives, so it is not needed here.
+    All maps are processed at once (the blur evaluated only at the 3x3 cells around each argmax,
+    vectorised Newton step): this runs for every frame on the serving path. DARK's rescaling of the
+    blurred map to the original peak height is a constant in log space and cancels in the
+    derivatives, so it is not needed here.
 
     ``method`` picks another refinement of the argmax (scores are the same for all): "argmax" (none,
     cell centres only), "quarter" (a quarter cell towards the higher neighbour on each axis) or
