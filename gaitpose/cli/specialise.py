@@ -27,7 +27,9 @@ def specialise_cmd(
     init: Path | None = typer.Option(None, "--init", help="Starting network: a .pt checkpoint or an unpruned .onnx "
                                      "export (default: the shipped pretrained student when present)."),
     no_init: bool = typer.Option(False, "--no-init", help="Train from random weights."),
-    input_size: str | None = typer.Option(None, "--input-size", help="HEIGHTxWIDTH without --init (default 192x144)."),
+    input_size: str | None = typer.Option(
+        None, "--input-size", help="HEIGHTxWIDTH (default: the starting network's, or 192x144 from scratch); "
+        "with --init the network is fine-tuned at this size."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Fixed training epochs instead of the budget's."),
     prune_epochs: int | None = typer.Option(None, "--prune-epochs", min=0,
                                             help="Fixed pruning epochs (sparsity + steps + final) instead of the "

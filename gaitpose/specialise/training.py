@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gaitpose.errors import InputError
 from gaitpose.fsutil import write_json_atomic
 from gaitpose.specialise.context import RunContext
 from gaitpose.specialise.options import DEFAULT_INPUT_SIZE, MAX_EPOCHS, PROBE_RECORDS, SPEEDUP_TARGET
@@ -66,13 +65,16 @@ class TrainStage(RunContext):
         seed_everything(opts.seed)
         if inp.init is not None:
             init_model, init_size = load_init(inp.init, train_json)
-            if opts.input_size is not None and tuple(opts.input_size) != init_size:
-                raise InputError(inp.init, f"starting network is for input {init_size[0]}x{init_size[1]}; drop "
-                                           "--input-size or pass --no-init")
             model = copy.deepcopy(init_model)
-            size = init_size
-            self.say(f"  starting from {inp.init} (input {size[0]}x{size[1]}), distilling from it with weight "
-                     f"{opts.distill_weight:g} beside the labels")
+            size = tuple(opts.input_size or init_size)
+            # The student is fully convolutional: its weights fine-tune at another input size (a larger
+            # crop gives a finer heatmap grid for the feet), and the starting network, run on the same
+            # larger crop, still gives heatmaps of the new grid to distil from.
+            if size != init_size:  # the config travels with the checkpoint: export and meta use the new size
+                model.cfg.input_size = size
+            resized = f", fine-tuned at {size[0]}x{size[1]}" if size != init_size else ""
+            self.say(f"  starting from {inp.init} (input {init_size[0]}x{init_size[1]}{resized}), distilling "
+                     f"from it with weight {opts.distill_weight:g} beside the labels")
         else:
             size = tuple(opts.input_size or DEFAULT_INPUT_SIZE)
             init_model = None
