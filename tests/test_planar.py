@@ -124,3 +124,20 @@ def test_planar_frame_replace_keeps_the_image() -> None:
     img = YuvImage.from_rgb(np.zeros((4, 4, 3), np.uint8))
     f = dataclasses.replace(PlanarColorFrame(0, 0.0, img), t_ms=5.0)
     assert f.image is img and f.t_ms == 5.0
+
+
+def test_area_resize_is_area_up_to_a_grey_level_and_exact_for_small_factors() -> None:
+    """The fast downscale (bilinear to output x 2^k, then 2x area steps) stays within about a grey
+    level of OpenCV's INTER_AREA on a real frame, and is INTER_AREA itself at factors up to 2."""
+    from gaitpose.io.planar import area_resize, resize_image
+
+    with open_recording(CLIP) as rec:
+        frame = next(iter(rec.color_images(1)))
+    rgb = frame.rgb
+    small = area_resize(rgb, (96, 54))  # factor 6.7
+    ref = cv2.resize(rgb, (96, 54), interpolation=cv2.INTER_AREA)
+    assert small.shape == ref.shape and np.abs(small.astype(int) - ref).mean() < 1.0
+    big = cv2.resize(rgb, (400, 225), interpolation=cv2.INTER_AREA)  # factor 1.6: area itself
+    np.testing.assert_array_equal(area_resize(rgb, (400, 225)), big)
+    planar = resize_image(frame.image, (96, 54))  # planes go the same way
+    assert np.abs(planar.astype(int) - ref).mean() < 3

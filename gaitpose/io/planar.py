@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["ImageLike", "YuvImage", "yuv_to_rgb_matrix"]
+__all__ = ["ImageLike", "YuvImage", "area_resize", "resize_image", "yuv_to_rgb_matrix"]
 
 # (Kr, Kb) luma weights per FFmpeg AVColorSpace code; anything else (2 = unspecified) is BT.601.
 _LUMA_WEIGHTS = {1: (0.2126, 0.0722), 7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
@@ -146,11 +146,9 @@ class YuvImage:
         return self._to_rgb(y, u, v)
 
     def resize(self, output_wh: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-        """``cv2.resize`` of the RGB frame, computed on the planes."""
+        """``cv2.resize`` of the RGB frame, computed on the planes (area: :func:`area_resize`)."""
         wh = (int(output_wh[0]), int(output_wh[1]))
-        y = cv2.resize(self.y, wh, interpolation=interpolation)
-        u = cv2.resize(self.u, wh, interpolation=interpolation)
-        v = cv2.resize(self.v, wh, interpolation=interpolation)
+        y, u, v = (_resize(p, wh, interpolation) for p in (self.y, self.u, self.v))
         return self._to_rgb(y, u, v)
 
 
@@ -158,8 +156,38 @@ ImageLike = np.ndarray | YuvImage
 """What the pose runtime crops from: an RGB array or a planar frame."""
 
 
+def area_resize(image: np.ndarray, output_wh: tuple[int, int]) -> np.ndarray:
+    """Area-style downscale, fast: bilinear to output x 2^k (a factor of at most 2), then k 2x area steps.
+
+    Why: ``cv2.INTER_AREA`` at a non-integer factor takes its slow general path (3.1-3.4 ms for the Y
+    plane of a 1768x994 frame to the localiser's 320x180, as long as the student network on a crop,
+    every time the localiser runs). Halving by area is OpenCV's fast path, and bilinear does not alias
+    at factors up to 2; together 0.57 ms, within 0.3-0.6 grey levels of INTER_AREA on average on the
+    project's clips. Upscales and factors up to 2 use INTER_AREA itself.
+    """
+    w, h = int(output_wh[0]), int(output_wh[1])
+    k = 0
+    while image.shape[1] > (w << (k + 1)) and image.shape[0] > (h << (k + 1)):
+        k += 1
+    if k:
+        image = cv2.resize(image, (w << k, h << k), interpolation=cv2.INTER_LINEAR)
+        for j in range(k - 1, 0, -1):
+            image = cv2.resize(image, (w << j, h << j), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _resize(image: np.ndarray, wh: tuple[int, int], interpolation: int) -> np.ndarray:
+    if interpolation == cv2.INTER_AREA:
+        return area_resize(image, wh)
+    return cv2.resize(image, wh, interpolation=interpolation)
+
+
 def resize_image(image: ImageLike, output_wh: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """``cv2.resize`` of an RGB array or a planar frame, RGB out (the planar one never converted whole)."""
+    """``cv2.resize`` of an RGB array or a planar frame, RGB out (the planar one never converted whole).
+
+    ``cv2.INTER_AREA`` goes through :func:`area_resize`, for arrays and planes alike, so a model
+    trained on thumbnails made here sees the same pixels when serving.
+    """
     if isinstance(image, np.ndarray):
-        return cv2.resize(image, (int(output_wh[0]), int(output_wh[1])), interpolation=interpolation)
+        return _resize(image, (int(output_wh[0]), int(output_wh[1])), interpolation)
     return image.resize(output_wh, interpolation)
