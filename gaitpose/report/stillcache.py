@@ -7,9 +7,9 @@ on the thread that runs the models (three plane warps and a colour conversion), 
 student's loop below 85 % of decode-only speed on short clips, where nearly every frame is kept.
 So the loop now keeps only a strided copy of the subject's square straight from the decoder's
 planes (no filtering, no conversion: about a tenth of that cost, measured by
-``benchmarks.stills_cost``), at most 1.5x the still's side; the still itself is warped and
+``benchmarks.stills_cost``), at most the still's side; the still itself is warped and
 converted only for the few frames the report shows. Memory and time are bounded (``max_frames``
-frames, 3 s at 30 fps, about 30 MB): the first heel strike of each foot comes within about a stride
+frames, 3 s at 30 fps, about 14 MB): the first heel strike of each foot comes within about a stride
 of the subject appearing (on the Sports2D demo 18 and 35 frames after); stills beyond the kept
 frames are decoded as before.
 """
@@ -53,7 +53,7 @@ class SubjectFrames:
         # Inside the frame where it fits (no black bands in the stills), centred on the subject otherwise.
         centre = np.where(size <= frame_wh, np.clip(centre, size / 2, frame_wh - size / 2), centre)
         matrix = get_affine_transform(centre, np.array([size, size]), 0.0, (self.side, self.side))
-        step = max(1, math.ceil(size / (1.5 * self.side)))
+        step = max(1, math.ceil(size / self.side))
         x0 = min(max(0, math.floor(centre[0] - size / 2)), fw - 1) & ~1  # even: chroma rows/columns align
         y0 = min(max(0, math.floor(centre[1] - size / 2)), fh - 1) & ~1
         x1 = max(x0 + 1, min(fw, math.ceil(centre[0] + size / 2)))
