@@ -27,6 +27,12 @@ def normalise_rgb(
 ) -> np.ndarray:
     """HWC uint8 RGB -> CHW float32 network input; pass a cached :func:`rgb_normaliser` in loops."""
     scale, offset = normaliser if normaliser is not None else rgb_normaliser(meta)
+    if patch.dtype == np.uint8 and patch.ndim == 3 and patch.shape[2] == 3:
+        # A uint8 input has 256 values per channel: look the normalised value up instead of computing
+        # it per pixel. The table is the same float32 multiply-add, so the bits are identical, at
+        # under half the cost (this runs for every crop and every localiser thumbnail).
+        lut = np.arange(256, dtype=np.float32)[:, None] * scale.reshape(1, -1) + offset.reshape(1, -1)
+        return np.stack([lut[:, c][patch[..., c]] for c in range(3)])
     x = patch.transpose(2, 0, 1).astype(np.float32)
     x *= scale
     x += offset
