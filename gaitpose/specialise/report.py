@@ -86,44 +86,39 @@ def _figures(ev: dict[str, Any], figs: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     names = list(ev["metrics"])
-    out = []
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
-    keys = ("PCK@0.1", "PCK@0.1_body", "PCK@0.1_feet")
     width = 0.8 / max(len(names), 1)
-    for i, n in enumerate(names):
-        vals = [float(ev["metrics"][n].get(k) or 0.0) for k in keys]
-        ax.bar(np.arange(len(keys)) + i * width, vals, width, label=n)
-    ax.set_xticks(np.arange(len(keys)) + width * (len(names) - 1) / 2, keys)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("agreement with the teacher")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(figs / "accuracy.png")
-    plt.close(fig)
-    out.append("accuracy.png")
 
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
-    joints = ["hip", "knee", "ankle", "all"]
-    for i, n in enumerate(names):
-        vals = [float(ev["metrics"][n]["angle_mae_deg"].get(j) or 0.0) for j in joints]
-        ax.bar(np.arange(len(joints)) + i * width, vals, width, label=n)
-    ax.set_xticks(np.arange(len(joints)) + width * (len(names) - 1) / 2, joints, fontsize=8)
-    ax.set_ylabel("angle MAE vs teacher (deg)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(figs / "angles.png")
-    plt.close(fig)
-    out.append("angles.png")
+    def save(fig: Any, file: str) -> str:
+        fig.tight_layout()
+        fig.savefig(figs / file)
+        plt.close(fig)
+        return file
 
+    def grouped(file: str, keys: list[str], value: Any, ylabel: str, ylim: tuple[float, float] | None = None,
+                **ticks: Any) -> str:
+        """One bar per model in each group of ``keys``; ``value(metrics, key)`` is a bar's height."""
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+        for i, n in enumerate(names):
+            ax.bar(np.arange(len(keys)) + i * width, [value(ev["metrics"][n], k) for k in keys], width, label=n)
+        ax.set_xticks(np.arange(len(keys)) + width * (len(names) - 1) / 2, keys, **ticks)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+        return save(fig, file)
+
+    out = [
+        grouped("accuracy.png", ["PCK@0.1", "PCK@0.1_body", "PCK@0.1_feet"],
+                lambda m, k: float(m.get(k) or 0.0), "agreement with the teacher", ylim=(0, 1)),
+        grouped("angles.png", ["hip", "knee", "ankle", "all"],
+                lambda m, k: float(m["angle_mae_deg"].get(k) or 0.0), "angle MAE vs teacher (deg)", fontsize=8),
+    ]
     if ev.get("latency_ms"):
         fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
         lat = ev["latency_ms"]
         ax.bar(list(lat), [lat[k] for k in lat], color=["tab:blue", "tab:gray"][: len(lat)])
         ax.set_ylabel("ms per crop (1 thread)")
-        fig.tight_layout()
-        fig.savefig(figs / "latency.png")
-        plt.close(fig)
-        out.append("latency.png")
+        out.append(save(fig, "latency.png"))
     return out
 
 
