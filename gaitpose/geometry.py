@@ -136,11 +136,24 @@ def crop(
     border_value=)`` method (a planar video frame, :class:`gaitpose.io.planar.YuvImage`).
     """
     matrix = get_affine_transform(center, size, rotation_deg, output_wh)
+    out = warp_image(image, matrix, output_wh, border_value=border_value, interpolation=interpolation,
+                     border_mode=border_mode)
+    return out, matrix
+
+
+def warp_image(
+    image: Any,
+    matrix: np.ndarray,
+    output_wh: tuple[int, int],
+    border_value: float | tuple[float, ...] = 0,
+    interpolation: int = cv2.INTER_LINEAR,
+    border_mode: int = cv2.BORDER_CONSTANT,
+) -> np.ndarray:
+    """``cv2.warpAffine`` of an RGB array, or the planar frame's own ``warp`` (see :func:`crop`)."""
     if not isinstance(image, np.ndarray):
-        out = image.warp(matrix, output_wh, interpolation=interpolation, border_value=border_value,
-                         border_mode=border_mode)
-        return out, matrix
-    out = cv2.warpAffine(
+        return image.warp(matrix, output_wh, interpolation=interpolation, border_value=border_value,
+                          border_mode=border_mode)
+    return cv2.warpAffine(
         image,
         matrix,
         (int(output_wh[0]), int(output_wh[1])),
@@ -148,7 +161,6 @@ def crop(
         borderMode=border_mode,
         borderValue=border_value,
     )
-    return out, matrix
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:

@@ -19,10 +19,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 
-from gaitpose.geometry import get_affine_transform
+from gaitpose.geometry import get_affine_transform, warp_image
 from gaitpose.io.planar import YuvImage
 
 __all__ = ["SubjectFrames"]
@@ -79,12 +78,7 @@ class SubjectFrames:
         if kept is None:
             return None
         sub, matrix, from_sub = kept
-        wh = (self.side, self.side)
-        if isinstance(sub, np.ndarray):
-            rgb = cv2.warpAffine(sub, from_sub, wh, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        else:
-            rgb = sub.warp(from_sub, wh)
-        return np.ascontiguousarray(rgb), matrix
+        return np.ascontiguousarray(warp_image(sub, from_sub, (self.side, self.side))), matrix
 
     def __contains__(self, t: object) -> bool:
         return t in self._frames
