@@ -68,6 +68,7 @@ class ReportStage(RunContext):
             "split": self.results["split"]["counts"],
             "train": self.results["train"],
             "prune": self.results["prune"],
+            "polish": self.results.get("polish", {}),
             "export": {"parity": self.results["export"]["parity"]},
             "int8": self.results["int8"],
             "evaluation": ev,
@@ -196,6 +197,9 @@ def model_card(s: dict[str, Any]) -> str:
                                 f"{_f(pr.get('train_pck_after'))} (at most {100 * MAX_PRUNE_LOSS:g} point allowed); "
                                 "the unpruned network ships") if pr.get("rejected")
                           else "none: the network fits the per-crop budget")),
+        *([f"- Polish: {s['polish'].get('epochs')} more epochs of the pruned network with the time left, "
+           f"distilled from the unpruned one (weight {s['polish'].get('distill_weight'):g})"]
+          if (s.get("polish") or {}).get("polished") else []),
         "- Export: ONNX opset 17; torch/ONNX Runtime parity " + (
             f"on {par['num_crops']} real crops: max |diff| {par['max_abs_diff']:.1e}, max keypoint shift "
             f"{par['max_kp_dist_px']:.3f} px ({'ok' if par['ok'] else 'FAILED'})" if par else "not checked"),

@@ -147,7 +147,8 @@ class TrainStage(RunContext):
                 "final_loss": (result.get("history") or [{}])[-1].get("train_loss")}
 
     def _train_elastic(self, model: Any, records: list, cfg: Any, teacher: Any, run_dir: Path,
-                       plan: dict[str, Any], deadline: float, fixed: bool) -> dict[str, Any]:
+                       plan: dict[str, Any], deadline: float, fixed: bool,
+                       distill_weight: float | None = None) -> dict[str, Any]:
         """Train to ``plan["epochs"]``, re-planning the total every few epochs from the epoch times
         really measured and the time left until ``deadline`` (seconds on this run's clock).
 
@@ -156,7 +157,8 @@ class TrainStage(RunContext):
         learning rate follows one cosine over the current total: each segment resumes from ``last.pt``
         with the new total, so the schedule stretches or shrinks smoothly and still ends at its minimum.
         A segment ends at an epoch boundary (the step after it raises, before its update, and nothing of
-        it is kept). With ``fixed`` (``--epochs``) the plan is trained as given.
+        it is kept). With ``fixed`` (``--epochs``) the plan is trained as given. ``distill_weight``
+        overrides ``--distill-weight`` (the polish stage distils a pruned network from its parent).
         """
         from gaitpose.nn.checkpoint import read_checkpoint
         from gaitpose.train.loop import train_model
@@ -173,6 +175,7 @@ class TrainStage(RunContext):
         n, bs = len(records), int(cfg.batch_size)
         steps = max(1, n // bs) if n > bs else 1  # the loader drops the last partial batch
         result: dict[str, Any] = {}
+        weight = self.opts.distill_weight if distill_weight is None else distill_weight
         while done < total:
             seg_end = total if fixed else min(total, done + max(3, math.ceil(total / 8)))
             budget_steps = (seg_end - done) * steps
@@ -187,7 +190,7 @@ class TrainStage(RunContext):
                 result = train_model(model, records, [], cfg.updated(epochs=total), run_dir,
                                      resume=last if last.exists() else None, progress=sys.stderr.isatty(),
                                      regularizer=None if seg_end >= total else stop_at_boundary,
-                                     distill_from=teacher, distill_weight=self.opts.distill_weight)
+                                     distill_from=teacher, distill_weight=weight)
             done = epochs_done()
             if fixed or done >= total:
                 break
