@@ -174,6 +174,44 @@ def test_treadmill_walking_found_and_heel_strikes_refined(treadmill) -> None:
     assert r2.metrics["step_length"]["mean"] == pytest.approx(1.1 * step_t, rel=0.05)
 
 
+
+def _asymmetric_walk(short_fraction: float, period_s: float = 1.1, fps: float = 30.0, n_frames: int = 240):
+    """The synthetic walker, time-warped so that the left-to-right step lasts ``short_fraction`` of the stride
+    and the right-to-left step the rest (hemiparetic-like step-time asymmetry; poses are unchanged, only
+    their timing). Returns keypoints, scores and the true heel-strike times per foot."""
+    first, fine = 0.2, 600.0
+    w = synthetic_walk(n_frames=int(n_frames / fps * fine) + 60, fps=fine, period_s=period_s, first_hs_s=first)
+    t = np.arange(n_frames) / fps
+    n, ph = np.divmod(t - first, period_s)  # stride number and time into it
+    f = short_fraction * period_s
+    u = first + n * period_s + np.where(ph < f, ph * (period_s / 2) / f,
+                                        period_s / 2 + (ph - f) * (period_s / 2) / (period_s - f))
+    src = np.arange(w.kpts.shape[0]) / fine
+    k = np.stack([np.stack([np.interp(u, src, w.kpts[:, j, c]) for c in (0, 1)], axis=-1)
+                  for j in range(w.kpts.shape[1])], axis=1)
+    sc = np.repeat(w.scores[:1], n_frames, axis=0)
+    truth = {"left": np.arange(first, t[-1], period_s), "right": np.arange(first + f, t[-1], period_s)}
+    return k, sc, truth
+
+
+@pytest.mark.parametrize("short_fraction", [0.5, 0.36, 0.3])
+def test_asymmetric_steps_keep_every_heel_strike_on_the_right_foot(short_fraction: float) -> None:
+    """Step times 0.40/0.70 s or 0.33/0.77 s (ratio 1.8 and 2.3, as in hemiparesis): every heel strike is
+    found on its own foot (the bilateral detector used to count each long step as two and drop half the
+    events; a real slow overground walk with a 1.8 ratio lost 10 of its 15 events)."""
+    k, sc, truth = _asymmetric_walk(short_fraction)
+    r = analyze_gait(k, sc, 30.0, refine_heel_strike=False)
+    assert r.walking_found
+    for foot, times in truth.items():
+        found = np.array([e.time_s for e in r.events if e.foot == foot and e.event == "heel_strike"])
+        inside = times[(times > 0.3) & (times < 240 / 30.0 - 0.3)]
+        assert found.size >= inside.size, (foot, found, times)
+        # each true heel strike has a detection of the same foot within one frame
+        assert all(np.min(np.abs(found - t)) <= 1 / 30.0 for t in inside), (foot, found, times)
+    kinds = {f: [e.event for e in r.events if e.foot == f] for f in ("left", "right")}
+    for seq in kinds.values():
+        assert all(a != b for a, b in itertools.pairwise(seq))  # HS and TO alternate per foot
+
 def test_validation_numbers_on_known_offsets() -> None:
     ref = [GaitEvent("left", "heel_strike", 0, t) for t in (1.0, 2.0, 3.0, 4.0)]
     ref += [GaitEvent("right", "toe_off", 0, t) for t in (1.4, 2.4, 3.4)]

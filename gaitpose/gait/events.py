@@ -231,6 +231,26 @@ def detect_events(
     return events
 
 
+def _step_numbers(times: np.ndarray) -> np.ndarray:
+    """Step index of each heel strike (sorted times): gaps are counted in half strides, not in step times.
+
+    Why: a heel strike missed inside a segment must not flip which foot every later step is given
+    to, so a long gap counts as several steps. Gaps used to be counted in median *step* times, but
+    left and right steps are unequal in asymmetric gait (hemiparesis, a painful or stiff leg): on a
+    real slow overground walk with 0.7 s and 1.25 s steps (step-time ratio 1.8) every long step
+    counted as two, every other step was then given to the wrong foot and dropped by the HS/TO
+    alternation (10 of 15 events missed). A stride -- one short plus one long step -- is the same
+    whatever the asymmetry, so the unit is half the median stride (heel strike to the next but one);
+    a single step then counts as one up to a step-time ratio of 3, and a missed step still counts
+    as two. With fewer than three heel strikes the median step time is the unit, as before.
+    """
+    if times.size < 2:
+        return np.zeros(times.size, dtype=int)
+    gaps = np.diff(times)
+    unit = float(np.median(times[2:] - times[:-2])) / 2 if times.size >= 3 else float(np.median(gaps))
+    return np.concatenate([[0], np.cumsum(np.maximum(1, np.round(gaps / unit)).astype(int))])
+
+
 def _bilateral_events(
     sig: dict[tuple[str, str], np.ndarray], fps: float
 ) -> dict[str, list[tuple[float, str, float]]]:
@@ -244,7 +264,8 @@ def _bilateral_events(
     matter how the legs are labelled (likewise toe offs: troughs of ``min(left, right)``).
 
     The feet are then assigned by the one rule walking always obeys: steps alternate. Steps are
-    numbered along the segment (a gap of two step times counts as two steps), and of the two
+    numbered along the segment (see :func:`_step_numbers`: a gap of a whole stride counts as two
+    steps, however unequal the left and right steps are), and of the two
     possible L/R parities the one that agrees best with the detector's labels at the peaks wins
     (each vote weighted by how far apart the feet are then, so crossings count little). A toe off
     belongs to the foot that strikes next, i.e. the foot opposite the last heel strike.
@@ -267,11 +288,7 @@ def _bilateral_events(
         return float(lv - rv) if kind == "heel_strike" else float(rv - lv)
 
     times = np.array([i for i, _ in hs])
-    if times.size > 1:
-        step = float(np.median(np.diff(times)))
-        n = np.concatenate([[0], np.cumsum(np.maximum(1, np.round(np.diff(times) / step)).astype(int))])
-    else:
-        n = np.zeros(1, dtype=int)
+    n = _step_numbers(times)
     votes = np.array([label_at(i, "heel_strike") for i, _ in hs])
     # parity p: foot of step j is left when (n_j + p) is even
     agree = [float(np.sum(np.where((n + p) % 2 == 0, votes, -votes))) for p in (0, 1)]
