@@ -18,24 +18,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.teacher_vs_analyze import time_decode
 from gaitpose.infer.blazepose import load_pose_estimator
-from gaitpose.infer.track import default_decode_threads
-from gaitpose.io import open_recording
 from gaitpose.registry import STUDENT_POSE_MODEL, default_model_dir
-
-
-def _decode_ms(video: Path) -> float:
-    with open_recording(video) as rec:
-        t, n = time.perf_counter(), 0
-        for _ in rec.color_images(default_decode_threads()):
-            n += 1
-        return (time.perf_counter() - t) / max(n, 1) * 1000
 
 
 def _busy(kind: str, stop: threading.Event) -> Callable[[], None]:
@@ -76,7 +66,7 @@ def main() -> None:
             if kind != "alone":
                 thread = threading.Thread(target=_busy(kind, stop), daemon=True)
                 thread.start()
-            times[kind].append(_decode_ms(args.video))
+            times[kind].append(time_decode(args.video).ms_per_frame)
             stop.set()
             if thread is not None:
                 thread.join()

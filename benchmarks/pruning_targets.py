@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.student_precision import figures
+from benchmarks.teacher_vs_analyze import time_decode
 from gaitpose.eval.evaluate import predict_records, read_rgb
 from gaitpose.infer.blazepose import load_pose_estimator
 from gaitpose.infer.localizer import OnnxLocalizer
@@ -41,13 +42,6 @@ def _named(text: str) -> tuple[str, Path]:
         return Path(text).stem, Path(text)
     return name, Path(path)
 
-
-def _decode_ms(video: Path) -> float:
-    with open_recording(video) as rec:
-        t, n = time.perf_counter(), 0
-        for _ in rec.color_images(default_decode_threads()):
-            n += 1
-        return (time.perf_counter() - t) / max(n, 1) * 1000
 
 
 def main() -> None:
@@ -81,7 +75,7 @@ def main() -> None:
             frames = list(rec.color_images(default_decode_threads()))
         s: dict[str, list[float]] = {"decode": [], **{n: [] for n in ests}}
         for _ in range(args.reps):
-            s["decode"].append(_decode_ms(v))
+            s["decode"].append(time_decode(v).ms_per_frame)
             for name, est in ests.items():
                 t = time.perf_counter()
                 tr = track_video(frames, est, loc)
