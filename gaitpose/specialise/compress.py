@@ -3,7 +3,6 @@ network, ONNX export with parity, INT8 verdict."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from gaitpose.fsutil import write_json_atomic
 from gaitpose.specialise.context import RunContext
 from gaitpose.specialise.options import MAX_EPOCHS, MAX_PRUNE_LOSS, PROTECT
 from gaitpose.specialise.planning import plan_prune, steady_epoch_seconds
+from gaitpose.specialise.training import resumable_plan
 
 
 class CompressStages(RunContext):
@@ -95,16 +95,10 @@ class CompressStages(RunContext):
         run_dir.mkdir(parents=True, exist_ok=True)
         # The unpruned network's epoch time (the teacher runs too) is the pessimistic start; the
         # elastic loop re-plans from the pruned network's own epochs after the first segment.
-        plan_path = run_dir / "plan.json"
-        try:
-            plan = json.loads(plan_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            plan = None
-        if plan is None or plan.get("key") != self._key or not (run_dir / "last.pt").exists():
-            for stale in ("last.pt", "best.pt", "log.json"):
-                (run_dir / stale).unlink(missing_ok=True)
+        plan = resumable_plan(run_dir, self._key)
+        if plan is None:
             plan = {"key": self._key, "epochs": int(max(3, min(MAX_EPOCHS, usable // epoch_s)))}
-            write_json_atomic(plan_path, plan, indent=1)
+            write_json_atomic(run_dir / "plan.json", plan, indent=1)
         self.say(f"  {usable:.0f} s left: about {plan['epochs']} more epochs of the pruned network, "
                  f"distilled from the unpruned one")
         deadline = self.clock.elapsed + usable

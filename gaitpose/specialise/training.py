@@ -19,6 +19,23 @@ from gaitpose.specialise.planning import pick_target_macs, plan_training, steady
 from gaitpose.specialise.starting_network import load_init
 
 
+def resumable_plan(run_dir: Path, key: str) -> dict[str, Any] | None:
+    """The plan an interrupted run left in ``run_dir`` for the same stage key, or None.
+
+    A plan is kept only with the ``last.pt`` it belongs to; when either is missing or the key has
+    changed, the old run's checkpoints, plan and log are removed so the new run starts clean.
+    """
+    try:
+        plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        plan = None
+    if isinstance(plan, dict) and plan.get("key") == key and (run_dir / "last.pt").exists():
+        return plan
+    for stale in ("last.pt", "best.pt", "plan.json", "log.json"):
+        (run_dir / stale).unlink(missing_ok=True)
+    return None
+
+
 class _SegmentEnd(Exception):
     """Raised between two optimizer steps to end a training segment at an epoch boundary."""
 
@@ -100,15 +117,7 @@ class TrainStage(RunContext):
         # The plan is kept with the stage's key: an interrupted run resumes from last.pt with the same
         # epochs (the schedule depends on them); a changed configuration starts the folder afresh.
         plan_path = run_dir / "plan.json"
-        plan = None
-        try:
-            plan = json.loads(plan_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            plan = None
-        if plan is None or plan.get("key") != self._key or not (run_dir / "last.pt").exists():
-            plan = None
-            for stale in ("last.pt", "best.pt", "plan.json"):
-                (run_dir / stale).unlink(missing_ok=True)
+        plan = resumable_plan(run_dir, self._key)
         if plan is None:
             if opts.epochs is not None:
                 epoch_s = None
