@@ -64,11 +64,7 @@ def treadmill(src: Path) -> None:
     idx = [labels.index(m) for m in TREADMILL_MARKERS]
     xyz = np.transpose(pts[:3, idx], (2, 1, 0))
     rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
-    first = int(c["header"]["points"]["first_frame"]) + 1
-    e = c["parameters"]["EVENT"]
-    n = int(e["USED"]["value"][0])
-    times = np.asarray(e["TIMES"]["value"])[1][:n] - (first - 1) / rate  # seconds from the first stored frame
-    ev = list(zip(e["CONTEXTS"]["value"][:n], e["LABELS"]["value"][:n], times, strict=True))
+    ev = _events(c)
     for name, a, b in (("treadmill_a", 0, 600), ("treadmill_b", 600, 1206)):
         part = [(ctx, lab, float(t - a / rate)) for ctx, lab, t in ev if a / rate <= t < b / rate]
         write_c3d(HERE / f"{name}.c3d", list(TREADMILL_MARKERS), xyz[a:b], rate, part,
