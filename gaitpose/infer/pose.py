@@ -79,7 +79,7 @@ class OnnxPoseEstimator:
                                  interpolation=0)
                 d = normalise_depth(dpatch, self.meta)
             x = np.concatenate([x, d], axis=0)
-        return x.astype(np.float32), matrix
+        return x.astype(np.float32, copy=False), matrix
 
     def run_heatmaps(self, batch: np.ndarray) -> np.ndarray:
         """Raw model output for an (N, C, H, W) batch."""
@@ -106,7 +106,8 @@ class OnnxPoseEstimator:
         if len(boxes) == 0:
             return []
         crops, mats = zip(*(self.preprocess(image_rgb, b, depth_mm) for b in boxes), strict=True)
-        coords, scores = self.predict_crops(np.stack(crops), flip_test=flip_test)
+        batch = crops[0][None] if len(crops) == 1 else np.stack(crops)  # one subject per frame: no copy
+        coords, scores = self.predict_crops(batch, flip_test=flip_test)
         out = []
         for b, m, c, s in zip(boxes, mats, coords, scores, strict=True):
             out.append(PoseResult(affine_points(c, invert_affine(m)), s, np.asarray(b, dtype=np.float32)))
