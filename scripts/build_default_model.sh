@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default models in models/ from the shared videos with the project's own
 # one-command pipeline, `gaitpose specialise` (extract -> label -> split -> train -> prune to the
-# per-crop budget -> export with parity -> INT8 verdict -> evaluate on the held-out view -> model
+# per-crop budget -> polish -> export with parity -> INT8 verdict -> evaluate on the held-out view -> model
 # card), then train the person localiser on the same labels and install both into models/.
 #
 #   bash scripts/build_default_model.sh [VIDEOS_DIR] [WORK_DIR]
