@@ -2,7 +2,8 @@
 
 The stages are the project's own (each a library call, not a subprocess):
 
-    extract -> label -> split -> train -> prune -> polish -> export (+ parity) -> INT8 verdict -> evaluate -> card + report
+    extract -> label -> split -> train -> prune -> polish -> export (+ parity) -> INT8 verdict
+    -> evaluate -> card + report
 
 Why it is built this way:
 
