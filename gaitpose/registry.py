@@ -44,9 +44,14 @@ def default_model_dir() -> Path:
 
 def model_path(path: str | os.PathLike[str] | None, default_rel: Path, model_dir: str | os.PathLike[str] | None = None
                ) -> Path:
-    """``path`` when given, else ``default_rel`` inside ``model_dir`` (default :func:`default_model_dir`)."""
+    """``path`` when given, else ``default_rel`` inside ``model_dir`` (default :func:`default_model_dir`).
+
+    A given folder holding a ``model.onnx`` (the output of ``gaitpose specialise``) stands for that
+    file, for the CLI's ``--model`` and the service's ``GAITPOSE_POSE_MODEL`` alike.
+    """
     if path is not None:
-        return Path(path)
+        p = Path(path)
+        return p / "model.onnx" if p.is_dir() and (p / "model.onnx").is_file() else p
     return Path(model_dir if model_dir is not None else default_model_dir()) / default_rel
 
 
@@ -54,8 +59,6 @@ def resolve_model(path: str | os.PathLike[str] | None, default_rel: Path, what: 
                   model_dir: str | os.PathLike[str] | None = None) -> Path:
     """The model file to load; :class:`InputError` (naming the file and how to fix it) when absent."""
     p = model_path(path, default_rel, model_dir)
-    if path is not None and p.is_dir() and (p / "model.onnx").is_file():
-        p = p / "model.onnx"  # a model folder, e.g. the output of `gaitpose specialise`
     if not p.exists():
         hint = "" if path is not None else f"; pass {option} or set {MODEL_DIR_ENV}"
         raise InputError(p, f"{what} model not found{hint}")

@@ -24,8 +24,9 @@ class ServiceSettings(BaseSettings):
         None, description="Folder holding student/ and localizer/ models; default: the shipped models, found "
         "as the CLI finds them (gaitpose.registry.default_model_dir), wherever the service is started.")
     pose_model: Path | None = Field(
-        None, description="Pose ONNX model; default <model_dir>/general/blazepose_full.onnx "
-        "(the general model; the fast student is <model_dir>/student/model.onnx).")
+        None, description="Pose ONNX model, or a `gaitpose specialise` output folder (its model.onnx); default "
+        "<model_dir>/general/blazepose_full.onnx (the general model; the fast student is "
+        "<model_dir>/student/model.onnx).")
     localizer_model: Path | None = Field(
         None, description="Person localiser ONNX model; default <model_dir>/localizer/model.onnx (optional)."
     )

@@ -78,6 +78,24 @@ def test_service_settings_use_the_same_rule(tmp_path: Path, monkeypatch: pytest.
     assert s.data_dir == default_service_data_dir()
 
 
+def test_a_specialise_output_folder_stands_for_its_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gaitpose analyze --model OUT` and the service's GAITPOSE_POSE_MODEL=OUT both take the folder."""
+    from gaitpose.infer.blazepose import load_pose_estimator
+    from service.settings import ServiceSettings
+
+    out = tmp_path / "clinic_model"
+    out.mkdir()
+    (out / "model.onnx").write_bytes(b"onnx")
+    assert resolve_pose_model(out) == out / "model.onnx"
+    monkeypatch.setenv("GAITPOSE_POSE_MODEL", str(out))
+    assert ServiceSettings().pose_model_path == out / "model.onnx"
+    empty = tmp_path / "empty"  # a folder without model.onnx is no model: refused, naming the folder
+    empty.mkdir()
+    with pytest.raises(InputError) as exc:
+        load_pose_estimator(resolve_pose_model(empty))
+    assert str(empty) in str(exc.value)
+
+
 def test_serve_help_shows_the_data_folder() -> None:
     out = subprocess.run([sys.executable, "-m", "service.cli", "--help"], capture_output=True, text=True,
                          check=True, cwd=REPO).stdout
