@@ -2,8 +2,8 @@
 
 ``python -m benchmarks.stills_cost VIDEO [VIDEO ...] [--model M] [--reps 3]`` runs decoding alone, then
 ``track_video`` with and without ``keep_frame=SubjectFrames()`` (one ORT thread, the decoder on its own
-thread as in ``gaitpose analyze``), interleaved, and prints the medians in ms per frame and each loop's
-share of decode-only speed.
+thread as in ``gaitpose analyze``), interleaved, and prints the medians in ms per frame, each loop's
+share of decode-only speed, and the spread of that share over the repetitions.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def main() -> None:
     est = load_pose_estimator(args.model, threads=1, spinning=False)
     loc = OnnxLocalizer(default_model_dir() / LOCALIZER_MODEL, threads=1, spinning=False)
     print("| video | decode alone ms | loop without stills ms | loop with stills ms "
-          "| share of decode speed (without / with) |")
-    print("|---|---|---|---|---|")
+          "| share of decode speed (without / with) | with stills, per repetition: median [min-max] |")
+    print("|---|---|---|---|---|---|")
     for v in args.videos:
         dec, without, with_ = [], [], []
         for _ in range(args.reps):
@@ -56,7 +56,11 @@ def main() -> None:
             with_.append(_loop_ms(v, est, loc, True))
             without.append(_loop_ms(v, est, loc, False))
         d, a, b = (statistics.median(x) for x in (dec, without, with_))
-        print(f"| {v.name} | {d:.2f} | {a:.2f} | {b:.2f} | {d / a:.2f} / {d / b:.2f} |", flush=True)
+        # Each repetition's decode-only and loop runs are back to back, so their ratio sees the same
+        # machine state; the spread of those ratios is how far one run can be trusted on this machine.
+        paired = [x / y for x, y in zip(dec, with_, strict=True)]
+        print(f"| {v.name} | {d:.2f} | {a:.2f} | {b:.2f} | {d / a:.2f} / {d / b:.2f} "
+              f"| {statistics.median(paired):.2f} [{min(paired):.2f}-{max(paired):.2f}] |", flush=True)
 
 
 if __name__ == "__main__":
