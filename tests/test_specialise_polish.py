@@ -61,6 +61,14 @@ def test_polish_trains_the_pruned_network_until_the_reserve(labelled_crops: Path
                 if a.is_floating_point())
     assert moved > 0  # it was trained, not copied
 
+    # Re-run after an interruption with the budget spent: the polished network is kept, not retrained
+    # and not dropped for the unpolished one.
+    stamp = Path(res["checkpoint"]).stat().st_mtime_ns
+    sp.clock.budget_s = sp.clock.elapsed + sp._reserve()
+    again = sp._polish()
+    assert again["polished"] is True and again["checkpoint"] == res["checkpoint"]
+    assert again["epochs"] == res["epochs"] and Path(res["checkpoint"]).stat().st_mtime_ns == stamp
+
 
 def test_polish_is_skipped_without_time_or_without_pruning(labelled_crops: Path, tmp_path: Path) -> None:
     sp = _specialiser(tmp_path, labelled_crops, minutes=0.5, epoch_s=4.0)  # 30 s: inside the reserve

@@ -69,7 +69,7 @@ class CompressStages(RunContext):
         import copy
 
         from gaitpose.labels import load_records
-        from gaitpose.nn.checkpoint import load_model
+        from gaitpose.nn.checkpoint import load_model, read_checkpoint
         from gaitpose.train.config import TrainConfig
 
         res = self.results["prune"]
@@ -80,9 +80,17 @@ class CompressStages(RunContext):
         if self.opts.epochs is not None:
             self.say("  skipped: --epochs fixes the training, no time budget to fill")
             return keep
+        run_dir = self.work / "polish"
+        # An interrupted polish resumes from its last epoch; with no time left its last epoch is kept.
+        plan = resumable_plan(run_dir, self._key) if run_dir.is_dir() else None
         epoch_s = steady_epoch_seconds(self.work / "train")
         usable = self.clock.left - self._reserve()
-        if epoch_s is None or usable < 3 * epoch_s:
+        if plan is not None and (epoch_s is None or usable < epoch_s):
+            self.say("  resumed with no time left: the polished network of the interrupted run is kept")
+            return {"checkpoint": str(run_dir / "last.pt"), "polished": True,
+                    "epochs": int(read_checkpoint(run_dir / "last.pt").get("epoch", 0)),
+                    "distill_weight": plan.get("distill_weight")}
+        if plan is None and (epoch_s is None or usable < 3 * epoch_s):
             self.say(f"  skipped: {max(usable, 0):.0f} s left before the reserve for export and evaluation")
             return keep
         model, _, ckpt = load_model(res["checkpoint"])
@@ -91,18 +99,17 @@ class CompressStages(RunContext):
         cfg = (TrainConfig.from_dict(raw) if raw else TrainConfig()).updated(
             device=self.opts.device, threads=self.opts.threads, warmup_epochs=0.2)
         records = load_records(self.work / "split" / "train.json")
-        run_dir = self.work / "polish"
         run_dir.mkdir(parents=True, exist_ok=True)
+        weight = float(self.opts.distill_weight) if self.opts.distill_weight > 0 else 0.5
         # The unpruned network's epoch time (the teacher runs too) is the pessimistic start; the
         # elastic loop re-plans from the pruned network's own epochs after the first segment.
-        plan = resumable_plan(run_dir, self._key)
         if plan is None:
-            plan = {"key": self._key, "epochs": int(max(3, min(MAX_EPOCHS, usable // epoch_s)))}
+            plan = {"key": self._key, "epochs": int(max(3, min(MAX_EPOCHS, usable // epoch_s))),
+                    "distill_weight": weight}
             write_json_atomic(run_dir / "plan.json", plan, indent=1)
         self.say(f"  {usable:.0f} s left: about {plan['epochs']} more epochs of the pruned network, "
                  f"distilled from the unpruned one")
         deadline = self.clock.elapsed + usable
-        weight = float(self.opts.distill_weight) if self.opts.distill_weight > 0 else 0.5
         out = self._train_elastic(copy.deepcopy(model).train(), records, cfg, teacher.eval(), run_dir, plan,
                                   deadline, fixed=False, distill_weight=weight)
         return {"checkpoint": str(run_dir / "last.pt"), "polished": True, "epochs": out.get("epochs_trained"),
