@@ -198,7 +198,8 @@ def model_card(s: dict[str, Any]) -> str:
                                 "the unpruned network ships") if pr.get("rejected")
                           else "none: the network fits the per-crop budget")),
         *([f"- Polish: {s['polish'].get('epochs')} more epochs of the pruned network with the time left, "
-           f"distilled from the unpruned one (weight {s['polish'].get('distill_weight'):g})"]
+           "distilled from the unpruned one" + (f" (weight {s['polish']['distill_weight']:g})"
+                                                if s["polish"].get("distill_weight") is not None else "")]
           if (s.get("polish") or {}).get("polished") else []),
         "- Export: ONNX opset 17; torch/ONNX Runtime parity " + (
             f"on {par['num_crops']} real crops: max |diff| {par['max_abs_diff']:.1e}, max keypoint shift "
