@@ -1,4 +1,4 @@
-"""The landing-aware heel-strike option (``refine_heel_strikes(method="landing")``).
+"""The landing-aware heel-strike rule (``refine_heel_strikes(method="landing")``, the default).
 
 The rule: move the mid-point (Zeni / foot-velocity algorithm) towards the FVA time by how flat the
 foot lands (the slower / faster descent speed of heel and toe at the FVA peak). Checked here for its
@@ -49,9 +49,12 @@ def _heel_first_toe(t: np.ndarray) -> np.ndarray:
     return np.where(t < CONTACT_S, 40.0 + 0.3 * _drop(t), lowering) + 5.0
 
 
-def _refine(k: np.ndarray, zeni_s: float, method: str) -> float:
+def _refine(k: np.ndarray, zeni_s: float, method: str | None) -> float:
     ev = [GaitEvent("left", "heel_strike", round(zeni_s * FPS), zeni_s)]
-    out = refine_heel_strikes(ev, k, FPS, method=method)  # type: ignore[arg-type]
+    if method is None:
+        out = refine_heel_strikes(ev, k, FPS)
+    else:
+        out = refine_heel_strikes(ev, k, FPS, method=method)  # type: ignore[arg-type]
     assert len(out) == 1 and out[0].event == "heel_strike"
     return out[0].time_s
 
@@ -65,6 +68,7 @@ def test_flat_landing_moves_to_the_foot_velocity_time() -> None:
     assert fva > zeni + 0.02  # the FVA peak was found, after Zeni
     assert landing == pytest.approx(fva, abs=1e-3)  # weight 1: flat landing
     assert landing - mid > 0.01
+    assert _refine(k, zeni, None) == landing  # the default rule
 
 
 def test_heel_first_landing_keeps_the_midpoint() -> None:
