@@ -134,7 +134,7 @@ def analyze_video(
         span = (0.0, loop_share * (0.3 if general_path is not None else 1.0))  # room for a re-run
         track = track_video(frames, estimator, loc, roi=roi_arr, total_frames=rec.num_frames, progress=report,
                             progress_span=span, flip_test=flip_test, keep_frame=kept)
-        domain = check_domain(domain_stats(track), domain_ref, model_path.name)
+        domain = check_domain(domain_stats(track, domain_ref.step_s), domain_ref, model_path.name)
         fallback_from = None
         if domain.out_of_domain and general_path is not None:  # the first run is dropped: nothing of it is written
             fallback_from, model_path = model_path.name, general_path

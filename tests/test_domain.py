@@ -141,6 +141,59 @@ def test_reference_round_trip_and_stale_reference(tmp_path: Path) -> None:
     assert ref.stats is None and ref.stale and "sha256 differs" in ref.note
 
 
+def _walker(fps: float, seconds: float = 4.0, noise_px: float = 1.5):  # -> PoseTrack
+    """A body swinging its keypoints (a 1 Hz sway of 150 px, 400 px tall) plus per-frame network noise."""
+    from gaitpose.infer.track import PoseTrack
+
+    n = round(fps * seconds)
+    t = np.arange(n) / fps
+    rng = np.random.default_rng(7)
+    base = rng.uniform(100, 500, (21, 2))
+    phase = rng.uniform(0, 2 * np.pi, 21)
+    kp = np.repeat(base[None], n, axis=0)
+    kp[:, :, 0] += 150 * np.sin(2 * np.pi * t[:, None] + phase[None])
+    kp += rng.normal(0, noise_px, kp.shape)
+    boxes = np.tile([100.0, 100.0, 300.0, 400.0], (n, 1))
+    return PoseTrack(kp, np.full((n, 21), 0.9), boxes, t, np.ones(n, bool))
+
+
+def test_jitter_is_measured_over_the_same_time_step_at_any_frame_rate() -> None:
+    """A 60 fps video and the same video at 30 fps get the same jitter; one frame apart they would not."""
+    import dataclasses
+
+    from gaitpose.infer.domain import domain_stats, jitter_stride
+
+    assert [jitter_stride(np.arange(10) / f, 1 / 30) for f in (25, 30, 50, 60, 120)] == [1, 1, 2, 2, 4]
+    assert jitter_stride(np.arange(10) / 60, None) == 1
+    fast = _walker(60.0)
+    slow = dataclasses.replace(fast, keypoints=fast.keypoints[::2], scores=fast.scores[::2],
+                               boxes=fast.boxes[::2], times_s=fast.times_s[::2], accepted=fast.accepted[::2])
+    j60, j30 = domain_stats(fast)["jitter_median"], domain_stats(slow)["jitter_median"]
+    assert abs(j60 / j30 - 1) < 0.1, (j60, j30)
+    one_frame = domain_stats(fast, step_s=None)["jitter_median"]  # how version-1 references measured
+    assert one_frame < 0.8 * j30, (one_frame, j30)
+    # a gap (frames not accepted) is not bridged: nothing measured across it
+    gap = dataclasses.replace(slow, accepted=np.where(np.arange(len(slow.accepted)) % 10 == 5, False, True))
+    assert domain_stats(gap)["jitter_frames"] < domain_stats(slow)["jitter_frames"]
+
+
+def test_version_1_reference_is_checked_one_frame_apart(tmp_path: Path) -> None:
+    """A reference measured before the time step existed keeps being compared the way it was measured."""
+    from gaitpose.fsutil import file_sha256
+    from gaitpose.infer.domain import load_domain_reference
+
+    model = _student_copy(tmp_path)
+    shutil.copy(STUDENT.parent / "meta.json", model.parent / "meta.json")
+    meta = json.loads((model.parent / "meta.json").read_text())
+    entry = meta["domain_reference"]["model.onnx"]
+    assert load_domain_reference(model).step_s == entry["jitter_step_s"] == 1 / 30
+    entry.pop("jitter_step_s")
+    entry["version"], entry["model_sha256"] = 1, file_sha256(model)
+    (model.parent / "meta.json").write_text(json.dumps(meta))
+    ref = load_domain_reference(model)
+    assert ref.stats is not None and ref.step_s is None
+
+
 def test_service_job_record_carries_the_domain_warning(rotated: Path, tmp_path: Path, live_server_factory) -> None:
     # fallback off: the student's own results, with the warning; fallback on (the default): the general model's
     for fallback in (False, True):

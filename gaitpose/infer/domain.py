@@ -8,13 +8,18 @@ So every run with such a model measures, from its own :class:`~gaitpose.infer.tr
 * **confidence**: median and 10th percentile of the per-frame mean keypoint score over the
   frames the tracker accepted, and the share of frames accepted;
 * **temporal consistency**: per-frame *jitter* (median over the 21 keypoints of the second
-  difference ``|p[t+1] - 2 p[t] + p[t-1]|`` divided by the body size, the longer side of the
-  subject box), over runs of three consecutive accepted frames only (gaps excluded). A second
-  difference removes smooth motion, so a walking body contributes little and a network that jumps
-  between answers contributes a lot. Frame-to-frame displacement (first difference) is reported
-  beside it; the share of frames where the legs swap sides from one frame to the next; the share
-  of frame pairs where a thigh or shank changes its length by more than a third (and by more than
-  5 % of the body size) from one frame to the next (an implausible bone-length change);
+  difference ``|p[t+k] - 2 p[t] + p[t-k]|`` divided by the body size, the longer side of the
+  subject box), over runs of accepted frames only (gaps excluded). A second difference removes
+  smooth motion, so a walking body contributes little and a network that jumps between answers
+  contributes a lot. The stride ``k`` is the number of frames closest to :data:`JITTER_STEP_S`
+  (1/30 s: one frame at 25-30 fps, two at 50-60 fps, four at 120 fps): what real motion leaves in
+  a second difference grows with the square of the time step, so a reference measured on 60 fps
+  recordings would otherwise call an ordinary 30 fps clinic video jittery (measured on the shared
+  clips with the student: median jitter +15 % at half the frame rate, +40 % from 30 to 15 fps).
+  Displacement (first difference over the same stride) is reported beside it; the share of
+  frames where the legs swap sides from one frame to the next; the share of frame pairs where a
+  thigh or shank changes its length by more than a third (and by more than 5 % of the body size)
+  from one frame to the next (an implausible bone-length change);
 
 and compares them with the same figures measured by the model on its own validation recordings
 (:func:`domain_reference`), stored beside the model in ``meta.json`` under
@@ -48,12 +53,15 @@ import numpy as np
 from gaitpose.errors import InputError
 from gaitpose.skeleton import INDEX
 
-__all__ = ["RULES", "DomainCheck", "Reference", "check_domain", "domain_reference", "domain_stats",
-           "load_domain_reference", "reference_for", "reference_from_tracks", "store_domain_reference"]
+__all__ = ["JITTER_STEP_S", "RULES", "DomainCheck", "Reference", "check_domain", "domain_reference", "domain_stats",
+           "jitter_stride", "load_domain_reference", "reference_for", "reference_from_tracks",
+           "store_domain_reference"]
 
 SIDECAR = "meta.json"
 BLOCK = "domain_reference"
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2  # 2: jitter and displacement over a stride of JITTER_STEP_S (1: one frame)
+JITTER_STEP_S = 1.0 / 30.0
+"""Time step of the jitter's second difference (see the module doc); stored in each reference block."""
 
 RULES: dict[str, float] = {
     "confidence_median_below_ref_p10": 1.0,  # factor on the reference's p10
@@ -80,9 +88,22 @@ def _pct(x: np.ndarray, q: float) -> float | None:
     return float(np.percentile(x, q)) if x.size else None
 
 
+def jitter_stride(times_s: np.ndarray, step_s: float | None) -> int:
+    """Frames per jitter step: the whole number of frames closest to ``step_s`` (None: one frame)."""
+    t = np.asarray(times_s, np.float64)
+    if step_s is None or t.size < 2:
+        return 1
+    dt = float(np.median(np.diff(t)))
+    return max(1, round(float(step_s) / dt)) if dt > 0 else 1
+
+
 def _per_frame(keypoints: np.ndarray, scores: np.ndarray, boxes: np.ndarray, accepted: np.ndarray,
-               times_s: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-frame series of one track: confidence, jitter, displacement, swap and bone flags (NaN: not measured)."""
+               times_s: np.ndarray, step_s: float | None = JITTER_STEP_S) -> dict[str, np.ndarray]:
+    """Per-frame series of one track: confidence, jitter, displacement, swap and bone flags (NaN: not measured).
+
+    Jitter and displacement are taken over :func:`jitter_stride` frames; swaps and bone lengths
+    from one frame to the next.
+    """
     kp = np.asarray(keypoints, np.float64)
     acc = np.asarray(accepted, bool) & np.isfinite(kp).all(axis=(1, 2))
     n = len(acc)
@@ -99,9 +120,14 @@ def _per_frame(keypoints: np.ndarray, scores: np.ndarray, boxes: np.ndarray, acc
     disp = np.full(n, np.nan)
     swap = np.full(n, np.nan)
     jit = np.full(n, np.nan)
+    k = jitter_stride(t, step_s)
+    # frames t and t+k both accepted, k regular steps apart (gaps between them excluded too)
+    pair_k = np.zeros(max(n - k, 0), bool)
+    if n > k:
+        pair_k = np.convolve(pair.astype(np.int64), np.ones(k, np.int64), mode="valid") == k
+        d1 = np.linalg.norm(kp[k:] - kp[:-k], axis=2)  # (n-k, K)
+        disp[k:] = np.where(pair_k, np.median(d1, axis=1) / size[k:], np.nan)
     if n > 1:
-        d1 = np.linalg.norm(kp[1:] - kp[:-1], axis=2)  # (n-1, K)
-        disp[1:] = np.where(pair, np.median(d1, axis=1) / size[1:], np.nan)
         left, right = [a for a, _ in _LEGS], [r for _, r in _LEGS]
         same = (np.linalg.norm(kp[1:, left] - kp[:-1, left], axis=2)
                 + np.linalg.norm(kp[1:, right] - kp[:-1, right], axis=2)).sum(axis=1)
@@ -111,10 +137,10 @@ def _per_frame(keypoints: np.ndarray, scores: np.ndarray, boxes: np.ndarray, acc
         # and the legs really moved (crossing legs in a side view are close either way)
         swapped = (cross < 0.5 * same) & (same / size[1:] > 0.1 * len(_LEGS))
         swap[1:] = np.where(pair, swapped.astype(np.float64), np.nan)
-    if n > 2:
-        d2 = np.linalg.norm(kp[2:] - 2.0 * kp[1:-1] + kp[:-2], axis=2)
-        triple = pair[1:] & pair[:-1]
-        jit[1:-1] = np.where(triple, np.median(d2, axis=1) / size[1:-1], np.nan)
+    if n > 2 * k:
+        d2 = np.linalg.norm(kp[2 * k:] - 2.0 * kp[k:-k] + kp[: -2 * k], axis=2)  # centred on frames k .. n-k-1
+        triple = pair_k[k:] & pair_k[:-k]
+        jit[k:-k] = np.where(triple, np.median(d2, axis=1) / size[k:-k], np.nan)
     bone = np.full(n, np.nan)
     if n > 1:
         # a bone cannot change its (projected) length by a third between two frames: foreshortening
@@ -144,16 +170,17 @@ def _summarise(series: dict[str, np.ndarray], frames: int) -> dict[str, Any]:
     }
 
 
-def domain_stats(track: Any) -> dict[str, Any]:
+def domain_stats(track: Any, step_s: float | None = JITTER_STEP_S) -> dict[str, Any]:
     """The domain statistics of one run (a ``PoseTrack``): confidence, jitter, swaps, bone lengths.
 
     Keys: ``frames``, ``accepted_frames``, ``accepted_share``, ``confidence_median`` /
     ``confidence_p10`` (per-frame mean keypoint score over accepted frames), ``jitter_frames``,
     ``jitter_median`` / ``jitter_p90`` (second difference / body size), ``displacement_median`` /
     ``displacement_p90`` (first difference / body size), ``swap_share``, ``bone_share``.
-    A figure that could not be measured (too few consecutive frames) is None.
+    A figure that could not be measured (too few consecutive frames) is None. ``step_s``: the
+    jitter's time step; pass the reference's own (:attr:`Reference.step_s`) when checking a run.
     """
-    series = _per_frame(track.keypoints, track.scores, track.boxes, track.accepted, track.times_s)
+    series = _per_frame(track.keypoints, track.scores, track.boxes, track.accepted, track.times_s, step_s)
     return _summarise(series, int(track.n_frames))
 
 
@@ -176,7 +203,7 @@ def reference_from_tracks(tracks: Sequence[Any], names: Sequence[str], model_pat
     path = Path(model_path)
     return {
         "version": REFERENCE_VERSION, "model_file": path.name, "model_sha256": file_sha256(path),
-        "stats": stats, "fps_median": float(np.median(fps)) if fps else None,
+        "stats": stats, "fps_median": float(np.median(fps)) if fps else None, "jitter_step_s": JITTER_STEP_S,
         "recordings": {name: _summarise(p, int(t.n_frames)) for name, p, t in zip(names, per, tracks, strict=True)},
     }
 
@@ -251,13 +278,16 @@ class Reference:
     """The reference statistics of one model file, or why there are none (``stats`` None).
 
     ``stale``: a reference exists but was measured on another file (the check is skipped, and the
-    run says so, since a re-exported model must be re-measured).
+    run says so, since a re-exported model must be re-measured). ``step_s``: the jitter time step the
+    reference was measured with (None: one frame, as references of version 1 were), so a run is
+    measured the same way.
     """
 
     stats: dict[str, Any] | None
     note: str = ""
     source: dict[str, Any] = field(default_factory=dict)
     stale: bool = False
+    step_s: float | None = JITTER_STEP_S
 
 
 def reference_for(model: str | os.PathLike[str], estimator: Any) -> Reference:
@@ -302,9 +332,10 @@ def load_domain_reference(model: str | os.PathLike[str]) -> Reference:
     if entry["model_sha256"] != file_sha256(model_path):
         return Reference(None, f"the domain reference in {SIDECAR} was measured on another {model_path.name} "
                                "(sha256 differs): re-measure it (scripts/domain_reference.py)", stale=True)
-    source = {k: entry.get(k) for k in ("model_file", "model_sha256", "fps_median") if k in entry}
+    source = {k: entry.get(k) for k in ("model_file", "model_sha256", "fps_median", "jitter_step_s") if k in entry}
     source["recordings"] = sorted((entry.get("recordings") or {}).keys())
-    return Reference(dict(stats), "", source)
+    step = entry.get("jitter_step_s")
+    return Reference(dict(stats), "", source, step_s=float(step) if isinstance(step, (int, float)) else None)
 
 
 @dataclass
