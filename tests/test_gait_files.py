@@ -339,7 +339,14 @@ def test_gait_command_end_to_end(tmp_path) -> None:
     assert m["mode"] == "treadmill" and m["units"] == "m" and m["walking_speed"] == 1.1
     assert m["validation"]["summary"]["heel_strike"]["n"] >= 8
     assert m["input"]["progression_axis"] == "-y" and "angles_rejected" in m
+    assert m["heel_strike_rule"]["rule"] == "landing" and m["heel_strike_rule"]["chosen"] == "auto"  # markers
     assert "heel_strike" in (out / "events.csv").read_text()
+    r = runner.invoke(app, ["gait", str(TREADMILL), "--out", str(tmp_path / "mid"), "--heel-strike", "midpoint"])
+    assert r.exit_code == 0, r.output
+    rule = json.loads((tmp_path / "mid" / "metrics.json").read_text())["heel_strike_rule"]
+    assert rule["rule"] == "midpoint" and rule["chosen"] == "given"
+    r = runner.invoke(app, ["gait", str(TREADMILL), "--out", str(tmp_path / "z"), "--heel-strike", "jerk"])
+    assert r.exit_code == 2 and "--heel-strike" in r.output and not (tmp_path / "z").exists()
     # bad input: one line on stderr, exit code 2, no output folder
     y = tmp_path / "bad.yaml"
     y.write_text("nonsense: X\n")

@@ -105,3 +105,56 @@ def test_design_trial_heel_first_landings_unchanged() -> None:
     hs = [e.time_s for e in mid if e.event == "heel_strike"]
     assert len(hs) >= 8
     assert [e.time_s for e in land if e.event == "heel_strike"] == hs
+
+
+def _walker(n: int = 150, leg: float = 200.0) -> np.ndarray:
+    """Smooth synthetic side-view legs (hips, ankles, heels, toes) at 30 fps, leg length ``leg`` px."""
+    t = np.arange(n) / FPS
+    k = np.full((n, NUM_KEYPOINTS, 2), np.nan)
+    for side, ph in (("left", 0.0), ("right", np.pi)):
+        hip = np.stack([300 + 60 * t, 200 + 3 * np.sin(4 * np.pi * t)], axis=1)
+        swing = np.sin(2 * np.pi * t + ph)
+        ankle = hip + np.stack([0.4 * leg * swing, np.sqrt(1 - (0.4 * swing) ** 2) * leg], axis=1)
+        lift = 10 * np.clip(swing, 0, None)
+        k[:, INDEX[f"{side}_hip"]] = hip
+        k[:, INDEX[f"{side}_ankle"]] = ankle
+        k[:, INDEX[f"{side}_heel"]] = ankle + np.stack([-15 + 0 * t, 20 - lift], axis=1)
+        k[:, INDEX[f"{side}_toe"]] = ankle + np.stack([40 + 0 * t, 25 - 0.5 * lift], axis=1)
+    return k
+
+
+def test_keypoint_noise_reads_white_noise_in_leg_lengths() -> None:
+    from gaitpose.gait.events import LANDING_MAX_NOISE, keypoint_noise
+
+    k = _walker()
+    assert keypoint_noise(k) < LANDING_MAX_NOISE  # smooth motion alone reads as steady
+    rng = np.random.default_rng(3)
+    for sigma in (0.005, 0.01, 0.02):
+        noisy = k + rng.normal(0.0, sigma * 200.0, k.shape)
+        assert keypoint_noise(noisy) == pytest.approx(sigma, rel=0.25)
+    blank = np.full_like(k, np.nan)
+    assert np.isnan(keypoint_noise(blank))
+
+
+def test_steady_marker_trial_gets_the_landing_rule_and_video_like_noise_the_midpoint() -> None:
+    """analyze_gait's automatic choice, with the measured noise in the metrics (treadmill_a, design trial)."""
+    pytest.importorskip("ezc3d")
+    from benchmarks.gait_validation import leg_length
+    from gaitpose.gait.analysis import analyze_gait
+    from gaitpose.gait.events import LANDING_MAX_NOISE
+    from gaitpose.gait.readers import read_trajectories, resample
+
+    tr = resample(read_trajectories(Path(__file__).parent / "data" / "c3d" / "treadmill_a.c3d"), FPS)
+    clean = analyze_gait(tr.kpts, tr.scores, tr.fps)
+    info = clean.metrics["heel_strike_rule"]
+    assert info["rule"] == "landing" and info["chosen"] == "auto"
+    assert info["keypoint_noise_leg"] < LANDING_MAX_NOISE
+    noisy_k = tr.kpts + np.random.default_rng(0).normal(0.0, 0.01 * leg_length(tr.kpts), tr.kpts.shape)
+    noisy = analyze_gait(noisy_k, tr.scores, tr.fps)
+    assert noisy.metrics["heel_strike_rule"]["rule"] == "midpoint"
+    assert noisy.metrics["heel_strike_rule"]["keypoint_noise_leg"] == pytest.approx(0.01, rel=0.3)
+    forced = analyze_gait(noisy_k, tr.scores, tr.fps, heel_strike_rule="landing")
+    assert forced.metrics["heel_strike_rule"] == {**forced.metrics["heel_strike_rule"], "rule": "landing",
+                                                 "chosen": "given"}
+    with pytest.raises(ValueError, match="heel_strike_rule"):
+        analyze_gait(tr.kpts, tr.scores, tr.fps, heel_strike_rule="jerk")

@@ -129,6 +129,18 @@ def test_treadmill_mode_and_rejected_angles_are_shown():
     assert "<th>Rejected</th>" in page and "7 of 150 frames" in page
 
 
+def test_heel_strike_rule_is_stated_in_the_session_table():
+    view = build_clinical_view(_metrics(heel_strike_rule={"rule": "midpoint", "chosen": "auto",
+                                                          "keypoint_noise_leg": 0.0125}))
+    text = {r["label"]: r["value"] for r in view["session"]}["Heel strikes"]
+    assert "mid-point" in text and "1.2 % of leg length" in text and "steadiness" in text
+    view = build_clinical_view(_metrics(heel_strike_rule={"rule": "landing", "chosen": "given",
+                                                          "keypoint_noise_leg": None}))
+    text = {r["label"]: r["value"] for r in view["session"]}["Heel strikes"]
+    assert "flat" in text and "scatter" not in text and "steadiness" not in text
+    assert "Heel strikes" not in {r["label"] for r in build_clinical_view(_metrics())["session"]}
+
+
 def test_no_walking_gives_no_table_and_says_so():
     view = build_clinical_view({"walking_found": False, "units": "relative", "warnings": ["no walking found"]})
     assert view["spatiotemporal"]["rows"] == [] and not view["walking_found"]

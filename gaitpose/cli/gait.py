@@ -28,6 +28,9 @@ def gait_cmd(
         None, "--reference", help="C3D whose gait events (force plates or annotated) to compare with."),
     offset_s: float = typer.Option(0.0, "--offset-s", help="Added to the reference's event times (clock offset)."),
     no_refine: bool = typer.Option(False, "--no-refine", help="Plain Zeni heel strikes (no refinement)."),
+    heel_strike: str = typer.Option(
+        "auto", "--heel-strike", help="Heel-strike refinement: auto (landing for steady trajectories such as "
+        "markers, midpoint for noisy ones such as video keypoints) | landing | midpoint."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace --out even when it holds files that are not a previous gaitpose result."),
 ) -> None:
@@ -41,6 +44,8 @@ def gait_cmd(
     with cli_errors():
         if mode not in ("auto", "overground", "treadmill"):
             raise ValueError(f"--mode must be auto, overground or treadmill, got {mode!r}")
+        if heel_strike not in ("auto", "landing", "midpoint"):
+            raise ValueError(f"--heel-strike must be auto, landing or midpoint, got {heel_strike!r}")
         if plane is not None:
             from gaitpose.gait.readers import parse_plane
 
@@ -51,7 +56,8 @@ def gait_cmd(
             check_height_cm(height_cm)
         s = analyze_file(input, out, markers=markers, plane=plane, fps=fps, mode=mode,
                          treadmill_speed=treadmill_speed, height_cm=height_cm, reference=reference,
-                         offset_s=offset_s, refine_heel_strike=not no_refine, overwrite=overwrite)
+                         offset_s=offset_s, refine_heel_strike=not no_refine, heel_strike_rule=heel_strike,
+                         overwrite=overwrite)
     plane_txt = (f", walk along {s['plane']['progression_axis']}, up {s['plane']['vertical_axis']}"
                  if s["plane"] else "")
     typer.echo(f"{s['frames']} frames ({s['fps']:.1f} fps) from {s['format']}{plane_txt}")

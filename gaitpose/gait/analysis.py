@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gaitpose.gait.angles import JOINTS, PLAUSIBLE_RANGES_DEG, normalize_cycles, sagittal_angles
-from gaitpose.gait.events import GaitEvent, detect_events, refine_heel_strikes
+from gaitpose.gait.events import (
+    GaitEvent,
+    choose_heel_strike_rule,
+    detect_events,
+    keypoint_noise,
+    refine_heel_strikes,
+)
 from gaitpose.gait.filters import _quiet_nan_warnings, clean_trajectories, fill_gaps, hampel
 from gaitpose.gait.lift3d import backproject
 from gaitpose.gait.metrics import compute_metrics
@@ -191,6 +197,7 @@ def analyze_gait(
     treadmill_speed: float | None = None,
     scale_m_per_px: float | None = None,
     refine_heel_strike: bool = True,
+    heel_strike_rule: str = "auto",
     reject_implausible: bool = True,
 ) -> GaitResult:
     """Analyse one person's keypoint trajectories (T, 21, 2) px with scores (T, 21) at ``fps``.
@@ -205,12 +212,17 @@ def analyze_gait(
     "overground" / "treadmill" force one. ``treadmill_speed`` (m/s) gives a treadmill walk's
     speed and step lengths in metres. ``scale_m_per_px``: a known scale (motion capture).
     ``refine_heel_strike``: move Zeni heel strikes to the heel's contact
-    (:func:`refine_heel_strikes`). ``reject_implausible``: drop angles outside physiological
+    (:func:`refine_heel_strikes`) by ``heel_strike_rule``: "landing", "midpoint" or "auto" (landing
+    for steady trajectories such as markers, mid-point for noisy ones such as video keypoints:
+    :func:`choose_heel_strike_rule`; the choice and the measured noise are in
+    ``metrics["heel_strike_rule"]``). ``reject_implausible``: drop angles outside physiological
     ranges. Raises ``ValueError`` only for malformed arrays or options; a recording without
     walking returns a result with ``walking_found`` False, empty events and a warning.
     """
     if mode not in ("auto", "overground", "treadmill"):
         raise ValueError(f"mode must be auto, overground or treadmill, got {mode!r}")
+    if heel_strike_rule not in ("auto", "landing", "midpoint"):
+        raise ValueError(f"heel_strike_rule must be auto, landing or midpoint, got {heel_strike_rule!r}")
     if treadmill_speed is not None and not (0 < treadmill_speed < 10):
         raise ValueError(f"treadmill speed must be in m/s between 0 and 10, got {treadmill_speed}")
     k = np.asarray(kpts, dtype=np.float64)
@@ -227,6 +239,8 @@ def analyze_gait(
 
     k, swapped = fix_left_right_swaps(k, s)
     s = swap_scores(s, swapped)
+    noise = keypoint_noise(k)
+    rule = choose_heel_strike_rule(noise) if heel_strike_rule == "auto" else heel_strike_rule
     if swapped.size:
         warnings.append(f"left/right legs were swapped by the detector on {swapped.size} frame(s); corrected")
     clean, _valid = clean_trajectories(k, s, fps, min_score=min_score, cutoff_hz=cutoff_hz)
@@ -250,7 +264,7 @@ def analyze_gait(
                         "cycle in place for 2 s or more (side view needed)")
     events = detect_events(clean, fps, segments, directions=seg_dirs) if segments else []
     if refine_heel_strike and events:
-        events = refine_heel_strikes(events, clean, fps)
+        events = refine_heel_strikes(events, clean, fps, method=rule)  # type: ignore[arg-type]
     if segments and not any(e.event == "heel_strike" for e in events):
         warnings.append("walking found but no heel strikes detected (feet hidden or too few steps)")
     n_break = _alternation_breaks(events, segments)
@@ -273,6 +287,11 @@ def analyze_gait(
                               directions=seg_dirs, scale_m_per_px=scale_m_per_px,
                               treadmill=walk_mode == "treadmill", treadmill_speed=treadmill_speed)
     metrics["mode"] = walk_mode
+    metrics["heel_strike_rule"] = {
+        "rule": rule if refine_heel_strike else "zeni",
+        "chosen": "auto" if heel_strike_rule == "auto" else "given",
+        "keypoint_noise_leg": None if not np.isfinite(noise) else round(noise, 5),
+    }
     if walk_mode == "treadmill" and treadmill_speed is None and segments and metrics["units"] == "relative":
         warnings.append("treadmill: pass the belt speed (--treadmill-speed m/s) for speed and step length in metres")
     units = metrics["units"]

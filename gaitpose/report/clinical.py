@@ -266,6 +266,21 @@ def toe_off_pct(m: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _heel_strike_text(info: Any) -> str:
+    """How heel strikes were timed, in words (``analyze_gait``'s ``metrics["heel_strike_rule"]``)."""
+    if not isinstance(info, Mapping) or not info.get("rule"):
+        return ""
+    noise = _num(info.get("keypoint_noise_leg"))
+    scatter = f"; keypoint scatter {100 * noise:.1f} % of leg length" if noise is not None else ""
+    how = {"zeni": "foot furthest ahead of the pelvis (Zeni), not refined",
+           "midpoint": "mid-point of Zeni and the foot's fastest descent",
+           "landing": "Zeni and the foot's fastest descent, weighted by how flat the foot lands"}.get(
+        str(info["rule"]), str(info["rule"]))
+    auto = info.get("chosen") == "auto" and info["rule"] != "zeni"
+    chosen = " (chosen from the keypoints' steadiness)" if auto else ""
+    return f"{how}{chosen}{scatter}"
+
+
 def _session(m: Mapping[str, Any], session: Mapping[str, Any]) -> list[dict[str, str]]:
     proc = m.get("processing") or {}
     model = m.get("model") or {}
@@ -297,6 +312,9 @@ def _session(m: Mapping[str, Any], session: Mapping[str, Any]) -> list[dict[str,
         ("Frames", f"{frames} at {fps:.1f} fps{dur}; subject found in {found}" if frames and fps else "–"),
         ("Pose model", pose or "–"),
     ]
+    hs = _heel_strike_text(m.get("heel_strike_rule"))
+    if hs:
+        rows.append(("Heel strikes", hs))
     if m.get("swapped_frames"):
         rows.append(("Left/right corrected", f"{m['swapped_frames']} frames"))
     return [{"label": k, "value": v} for k, v in rows]
