@@ -40,7 +40,12 @@ TRIALS: tuple[tuple[str, str, str], ...] = (
      "benchmark only; added blind (timing not tuned on it; detection fixed after its first run)"),
     ("overground_healthy.c3d", "overground", "benchmark only; reference annotations not self-consistent"),
     ("treadmill_a.c3d", "treadmill", "tests; the refinement was designed on it"),
+    ("overground_opensim_a.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
+    ("overground_opensim_b.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
 )
+# trials whose markers no default set names: their --markers file
+MARKERS: dict[str, str] = {"overground_opensim_a.c3d": "overground_opensim.yaml",
+                           "overground_opensim_b.c3d": "overground_opensim.yaml"}
 TARGET_MS = 1000.0 / 30.0
 
 
@@ -62,10 +67,12 @@ def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "auto"
     """
     from gaitpose.gait.analysis import analyze_gait
     from gaitpose.gait.events import choose_heel_strike_rule, refine_heel_strikes
+    from gaitpose.gait.markers import load_mapping
     from gaitpose.gait.readers import read_trajectories, resample
     from gaitpose.gait.validation import summarise_differences, validation_report
 
-    src = read_trajectories(path)
+    yaml = MARKERS.get(path.name)
+    src = read_trajectories(path, mapping=load_mapping(path.parent / yaml) if yaml else None)
     sigma = noise * leg_length(src.kpts) if noise > 0 else 0.0
     out: dict[str, Any] = {"trial": path.name, "frames": src.n_frames, "rate_hz": src.fps,
                            "n_reference": len(src.reference_events or []), "plane": src.info.get("plane_from")}

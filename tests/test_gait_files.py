@@ -357,6 +357,41 @@ def test_gait_command_end_to_end(tmp_path) -> None:
     assert r.exit_code == 2 and "--plane" in r.output
 
 
+def _one_plate(heel_x_at_strike: float, toe_x_at_off: float, other_x: float) -> tuple[dict, np.ndarray]:
+    """One 500 mm plate (x 0..500, y -250..250), loaded 1.0-1.6 s; left heel / toe where asked, right foot at x."""
+    rate, a_rate, n = 100.0, 1000.0, 300
+    t = np.arange(int(n * a_rate / rate)) / a_rate
+    fz = np.where((t >= 1.0) & (t < 1.6), -700.0, 0.0)
+    analogs = np.zeros((1, 6, t.size))
+    analogs[0, 2] = fz
+    corners = np.zeros((3, 4, 1))
+    corners[0, :, 0], corners[1, :, 0] = [0, 500, 500, 0], [250, 250, -250, -250]
+    c = {"parameters": {"FORCE_PLATFORM": {"USED": {"value": [1]}, "CHANNEL": {"value": np.arange(1, 7.0)},
+                                           "CORNERS": {"value": corners}},
+                        "ANALOG": {"RATE": {"value": [a_rate]}}},
+         "data": {"analogs": analogs}}
+    k3 = np.zeros((n, len(INDEX), 3))
+    k3[:, INDEX["left_heel"], 0], k3[:, INDEX["left_toe"], 0] = heel_x_at_strike, toe_x_at_off
+    k3[:, INDEX["right_heel"], 0] = k3[:, INDEX["right_toe"], 0] = other_x
+    return c, k3
+
+
+def test_force_plate_strike_and_foot_off_are_judged_each_at_its_own_end() -> None:
+    from gaitpose.gait.c3d import force_plate_events
+
+    def kinds(*a: float) -> list[tuple[str, str, float]]:
+        c, k3 = _one_plate(*a)
+        return [(e.foot, e.event, round(e.time_s, 3)) for e in force_plate_events(c, k3, 100.0)]
+
+    both = [("left", "heel_strike", 1.0), ("left", "toe_off", 1.6)]
+    assert kinds(100.0, 400.0, 2000.0) == both  # the left foot alone on the plate from strike to foot off
+    # the heel landed before the plate's edge: the force starts late, so no strike; the foot off is valid
+    assert kinds(-120.0, 400.0, 2000.0) == [("left", "toe_off", 1.6)]
+    # the foot rolled off the plate's far edge: the strike is valid, the force ends early
+    assert kinds(100.0, 650.0, 2000.0) == [("left", "heel_strike", 1.0)]
+    assert kinds(100.0, 400.0, 250.0) == []  # both feet over the plate at each end
+
+
 def test_force_plate_events_when_a_c3d_has_no_annotations(tmp_path, treadmill) -> None:
     """The trial's markers with two belt-sized plates whose vertical force is on during each annotated stance
     (what an instrumented split-belt treadmill records): the contacts give the events back; contacts where the

@@ -59,11 +59,14 @@ def force_plate_events(c: Any, k3: np.ndarray, rate: float) -> list[GaitEvent]:
 
     Contact = |Fz| above :data:`FP_THRESHOLD_N` for at least 0.1 s (gaps under 50 ms bridged); its
     start is a foot strike, its end a foot off; a contact starting or ending at the edge of the
-    recording gives no event. A contact counts only when one foot alone is over the plate (inside
-    its corners, in the plate's plane): its heel at the strike and its toe at the foot off, and
-    when it lasts no more than 1.25 times the plate's median contact. Others (both feet on one
-    plate, a crossover step on an instrumented treadmill that merges two feet's contacts) are
-    skipped, as a lab would. Times are seconds from the first stored frame (``k3`` frames).
+    recording gives no event. A contact counts only when it lasts no more than 1.25 times the
+    plate's median contact (longer ones merge two feet's contacts, e.g. a crossover step on an
+    instrumented treadmill). Its start is a foot strike only when one foot alone has its heel over
+    the plate (inside its corners, in the plate's plane) then; its end a foot off only when one foot
+    alone has its toe over the plate then. So a heel that lands before the plate's edge (the force
+    starts when the forefoot reaches the plate, late) gives no strike but its foot off, and both
+    feet over the plate give nothing, as a lab would judge it. Times are seconds from the first
+    stored frame (``k3`` frames).
     """
     par = c["parameters"]
     fp, an = par.get("FORCE_PLATFORM"), par.get("ANALOG")
@@ -106,11 +109,13 @@ def force_plate_events(c: Any, k3: np.ndarray, rate: float) -> list[GaitEvent]:
                 pos = {side: k3[f, INDEX[f"{side}_{point}"], plane_axes] for side in ("left", "right")}
                 feet.append([k for k, v in pos.items() if np.isfinite(v).all()
                              and np.all((v >= lo_c[plane_axes]) & (v <= hi_c[plane_axes]))])
-            if len(feet[0]) != 1 or feet[0] != feet[1]:
-                continue  # not one foot alone on the plate from strike to foot off (e.g. a crossover step)
-            foot = feet[0][0]
-            out.append(GaitEvent(foot, "heel_strike", round(a / a_rate * rate), a / a_rate))  # type: ignore[arg-type]
-            out.append(GaitEvent(foot, "toe_off", round(b / a_rate * rate), b / a_rate))  # type: ignore[arg-type]
+            # each end is judged on its own: a heel that lands before the plate's edge and rolls onto it
+            # still leaves a valid foot off, and a foot that lands on the plate and rolls off its far edge
+            # a valid strike; an end with both feet (or none) over the plate gives nothing
+            if len(feet[0]) == 1:
+                out.append(GaitEvent(feet[0][0], "heel_strike", round(a / a_rate * rate), a / a_rate))  # type: ignore[arg-type]
+            if len(feet[1]) == 1:
+                out.append(GaitEvent(feet[1][0], "toe_off", round(b / a_rate * rate), b / a_rate))  # type: ignore[arg-type]
     out.sort(key=lambda e: (e.time_s, e.foot, e.event))
     return out
 

