@@ -42,10 +42,12 @@ TRIALS: tuple[tuple[str, str, str], ...] = (
     ("treadmill_a.c3d", "treadmill", "tests; the refinement was designed on it"),
     ("overground_opensim_a.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
     ("overground_opensim_b.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
+    ("overground_moco.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
 )
 # trials whose markers no default set names: their --markers file
 MARKERS: dict[str, str] = {"overground_opensim_a.c3d": "overground_opensim.yaml",
-                           "overground_opensim_b.c3d": "overground_opensim.yaml"}
+                           "overground_opensim_b.c3d": "overground_opensim.yaml",
+                           "overground_moco.c3d": "overground_moco.yaml"}
 TARGET_MS = 1000.0 / 30.0
 
 

@@ -74,6 +74,17 @@ def test_trc_reader_matches_the_same_markers_in_c3d(treadmill) -> None:
     np.testing.assert_allclose(tr.kpts, treadmill.kpts[:200], atol=0.01)
 
 
+def test_trc_header_padded_with_extra_tabs_is_read(tmp_path, treadmill) -> None:
+    """OpenSim's own example TRC files pad the header values with double tabs and blanks."""
+    lines = TRC.read_text().splitlines()
+    lines[2] = "\t\t".join(f"  {v}" for v in lines[2].split("\t"))  # names single-tab, values double-tab
+    padded = tmp_path / "padded.trc"
+    padded.write_text("\n".join(lines) + "\n")
+    tr = read_trajectories(padded)
+    assert tr.fps == 100.0 and tr.info["units"] == "mm"
+    np.testing.assert_allclose(tr.kpts, treadmill.kpts[:200], atol=0.01)
+
+
 def test_marker_mapping_midpoints_and_harrington_hips(treadmill) -> None:
     c = ezc3d.c3d(str(TREADMILL))
     labels = list(c["parameters"]["POINT"]["LABELS"]["value"])

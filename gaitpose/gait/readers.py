@@ -222,9 +222,10 @@ def _read_trc(path: Path) -> tuple[np.ndarray, list[str], float, str]:
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     if len(lines) < 5 or not lines[0].startswith("PathFileType"):
         raise InputError(path, "not a TRC file (no 'PathFileType' header)" if lines else "empty file")
-    keys = lines[1].split("\t")
-    vals = lines[2].split("\t")
-    hdr = {k.strip(): v.strip() for k, v in zip(keys, vals, strict=False)}
+    # header names and values hold no blanks; some writers (OpenSim's own examples) pad with extra tabs
+    keys = lines[1].split()
+    vals = lines[2].split()
+    hdr = dict(zip(keys, vals, strict=False))
     try:
         rate = float(hdr.get("DataRate") or hdr.get("CameraRate") or "nan")
     except ValueError:

