@@ -90,7 +90,7 @@ def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "auto"
             k = tr.kpts
             if sigma:
                 k = k + np.random.default_rng(1000 * ph + seed).normal(0.0, sigma, k.shape)
-            r = analyze_gait(k, tr.scores, tr.fps, scale_m_per_px=tr.scale_m_per_unit,
+            r = analyze_gait(k, tr.scores, tr.fps, scale_m_per_px=tr.scale_m_per_unit, fix_swaps=tr.source != "c3d",
                              refine_heel_strike=False)
             measured = r.metrics["heel_strike_rule"]["keypoint_noise_leg"]
             rule = (choose_heel_strike_rule(float("nan") if measured is None else measured)

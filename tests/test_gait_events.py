@@ -109,6 +109,9 @@ def test_injected_leg_swaps_are_detected_and_fixed() -> None:
     assert any("swapped" in m for m in r.warnings)
     hs = [e.time_s * w.fps for e in r.events if e.foot == "left" and e.event == "heel_strike"]
     _match(hs, w.heel_strikes["left"], 1.0)
+    # labelled markers (fix_swaps=False, as `gaitpose gait` reads a C3D): the data are taken as they are
+    kept = analyze_gait(_swap_legs(w.kpts, SWAP_FRAMES), w.scores, w.fps, fix_swaps=False)
+    assert kept.swapped_frames.size == 0 and not any("swapped" in m for m in kept.warnings)
 
 
 def test_swap_run_between_two_leg_crossings_is_found() -> None:

@@ -199,6 +199,7 @@ def analyze_gait(
     refine_heel_strike: bool = True,
     heel_strike_rule: str = "auto",
     reject_implausible: bool = True,
+    fix_swaps: bool = True,
 ) -> GaitResult:
     """Analyse one person's keypoint trajectories (T, 21, 2) px with scores (T, 21) at ``fps``.
 
@@ -215,8 +216,10 @@ def analyze_gait(
     (:func:`refine_heel_strikes`) by ``heel_strike_rule``: "landing", "midpoint" or "auto" (landing
     for steady trajectories such as markers, mid-point for noisy ones such as video keypoints:
     :func:`choose_heel_strike_rule`; the choice and the measured noise are in
-    ``metrics["heel_strike_rule"]``). ``reject_implausible``: drop angles outside physiological
-    ranges. Raises ``ValueError`` only for malformed arrays or options; a recording without
+    ``metrics["heel_strike_rule"]``). ``fix_swaps``: correct frames where a detector swapped the
+    legs' labels (off for labelled motion-capture markers, which do not swap that way and where two
+    legs passing each other in the side view must not be "corrected"). ``reject_implausible``: drop
+    angles outside physiological ranges. Raises ``ValueError`` only for malformed arrays or options; a recording without
     walking returns a result with ``walking_found`` False, empty events and a warning.
     """
     if mode not in ("auto", "overground", "treadmill"):
@@ -237,8 +240,11 @@ def analyze_gait(
     k = k.copy()
     k[~(s >= min_score)] = np.nan
 
-    k, swapped = fix_left_right_swaps(k, s)
-    s = swap_scores(s, swapped)
+    if fix_swaps:
+        k, swapped = fix_left_right_swaps(k, s)
+        s = swap_scores(s, swapped)
+    else:
+        swapped = np.zeros(0, dtype=np.int64)
     noise = keypoint_noise(k)
     rule = choose_heel_strike_rule(noise) if heel_strike_rule == "auto" else heel_strike_rule
     if swapped.size:
