@@ -18,8 +18,8 @@ for event *detection* it is no longer blind; its heel-strike *timing* was not tu
 ``landing`` when the keypoints are steady, ``midpoint`` when they are noisy), ``landing`` (adopted
 after a pre-registered check on these held-out trials, see the README's gait-events section) or
 ``midpoint`` (the rule before it).
-``--noise F`` adds white Gaussian noise of standard deviation F x leg length (hip to ankle, median
-over the trial) to every keypoint of every resampled frame, ``--seeds`` times per phase: markers
+``--noise F`` adds white Gaussian noise of standard deviation F x leg length (thigh + shank, median
+over the trial, ``leg_length_px``) to every keypoint of every resampled frame, ``--seeds`` times per phase: markers
 are far steadier than video keypoints, and a rule that reads small velocity differences (the
 landing weight compares the heel's and the toe's descent) should be checked at video-like noise.
 """
@@ -51,14 +51,6 @@ MARKERS: dict[str, str] = {"overground_opensim_a.c3d": "overground_opensim.yaml"
 TARGET_MS = 1000.0 / 30.0
 
 
-def leg_length(kpts: np.ndarray) -> float:
-    """Median hip-to-ankle distance over frames and sides (the unit of ``--noise``)."""
-    from gaitpose.skeleton import INDEX
-
-    d = [np.linalg.norm(kpts[:, INDEX[f"{s}_hip"]] - kpts[:, INDEX[f"{s}_ankle"]], axis=1) for s in ("left", "right")]
-    return float(np.nanmedian(np.concatenate(d)))
-
-
 def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "auto",
               noise: float = 0.0, seeds: int = 1) -> dict[str, Any]:
     """Pairs and summaries for plain Zeni and refined heel strikes, over ``phases`` sampling phases.
@@ -71,11 +63,12 @@ def run_trial(path: Path, fps: float, phases: int = 3, heel_strike: str = "auto"
     from gaitpose.gait.events import choose_heel_strike_rule, refine_heel_strikes
     from gaitpose.gait.markers import load_mapping
     from gaitpose.gait.readers import read_trajectories, resample
+    from gaitpose.gait.swap import leg_length_px
     from gaitpose.gait.validation import summarise_differences, validation_report
 
     yaml = MARKERS.get(path.name)
     src = read_trajectories(path, mapping=load_mapping(path.parent / yaml) if yaml else None)
-    sigma = noise * leg_length(src.kpts) if noise > 0 else 0.0
+    sigma = noise * leg_length_px(src.kpts) if noise > 0 else 0.0
     out: dict[str, Any] = {"trial": path.name, "frames": src.n_frames, "rate_hz": src.fps,
                            "n_reference": len(src.reference_events or []), "plane": src.info.get("plane_from")}
     for label, refine in (("zeni", False), ("refined", True)):

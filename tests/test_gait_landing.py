@@ -118,6 +118,7 @@ def _walker(n: int = 150, leg: float = 200.0) -> np.ndarray:
         lift = 10 * np.clip(swing, 0, None)
         k[:, INDEX[f"{side}_hip"]] = hip
         k[:, INDEX[f"{side}_ankle"]] = ankle
+        k[:, INDEX[f"{side}_knee"]] = (hip + ankle) / 2 + np.array([8.0, 0.0])  # slightly bent, leg ~200 px
         k[:, INDEX[f"{side}_heel"]] = ankle + np.stack([-15 + 0 * t, 20 - lift], axis=1)
         k[:, INDEX[f"{side}_toe"]] = ankle + np.stack([40 + 0 * t, 25 - 0.5 * lift], axis=1)
     return k
@@ -139,17 +140,17 @@ def test_keypoint_noise_reads_white_noise_in_leg_lengths() -> None:
 def test_steady_marker_trial_gets_the_landing_rule_and_video_like_noise_the_midpoint() -> None:
     """analyze_gait's automatic choice, with the measured noise in the metrics (treadmill_a, design trial)."""
     pytest.importorskip("ezc3d")
-    from benchmarks.gait_validation import leg_length
     from gaitpose.gait.analysis import analyze_gait
     from gaitpose.gait.events import LANDING_MAX_NOISE
     from gaitpose.gait.readers import read_trajectories, resample
+    from gaitpose.gait.swap import leg_length_px
 
     tr = resample(read_trajectories(Path(__file__).parent / "data" / "c3d" / "treadmill_a.c3d"), FPS)
     clean = analyze_gait(tr.kpts, tr.scores, tr.fps)
     info = clean.metrics["heel_strike_rule"]
     assert info["rule"] == "landing" and info["chosen"] == "auto"
     assert info["keypoint_noise_leg"] < LANDING_MAX_NOISE
-    noisy_k = tr.kpts + np.random.default_rng(0).normal(0.0, 0.01 * leg_length(tr.kpts), tr.kpts.shape)
+    noisy_k = tr.kpts + np.random.default_rng(0).normal(0.0, 0.01 * leg_length_px(tr.kpts), tr.kpts.shape)
     noisy = analyze_gait(noisy_k, tr.scores, tr.fps)
     assert noisy.metrics["heel_strike_rule"]["rule"] == "midpoint"
     assert noisy.metrics["heel_strike_rule"]["keypoint_noise_leg"] == pytest.approx(0.01, rel=0.3)

