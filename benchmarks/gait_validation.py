@@ -1,7 +1,7 @@
 """Gait events and cadence from marker trajectories against the trials' own reference events.
 
     python -m benchmarks.gait_validation [--fps 30] [--trials DIR] [--json out.json] [--per-event]
-                                         [--heel-strike auto|landing|midpoint] [--noise F --seeds N]
+                                         [--heel-strike auto|landing|midpoint|heel_speed] [--noise F --seeds N]
 
 Each trial of tests/data/c3d is read like ``gaitpose gait`` reads it (marker mapping, sagittal
 projection), resampled to ``--fps`` as a camera would sample it (at three sampling phases, so one
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phases", type=int, default=3, help="sampling phases per trial")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--per-event", action="store_true", help="print every event's error (phase 0)")
-    ap.add_argument("--heel-strike", choices=("auto", "landing", "midpoint"), default="auto",
+    ap.add_argument("--heel-strike", choices=("auto", "landing", "midpoint", "heel_speed"), default="auto",
                     help="heel-strike refinement rule (refine_heel_strikes method)")
     ap.add_argument("--noise", type=float, default=0.0,
                     help="white keypoint noise, standard deviation as a fraction of leg length")

@@ -159,3 +159,25 @@ def test_steady_marker_trial_gets_the_landing_rule_and_video_like_noise_the_midp
                                                  "chosen": "given"}
     with pytest.raises(ValueError, match="heel_strike_rule"):
         analyze_gait(tr.kpts, tr.scores, tr.fps, heel_strike_rule="jerk")
+
+
+def test_heel_speed_rule_times_the_heel_coming_to_rest() -> None:
+    """``method="heel_speed"`` (Bruening & Ridge's scaled Ghoussayni threshold) on a synthetic heel:
+    moving with the pelvis at Zeni's time, then slowing linearly to rest over 0.15 s; the crossing of
+    0.78 x walking speed is 0.22 x 0.15 s = 33 ms after Zeni."""
+    n, v, zeni = 90, 300.0, 1.0  # 300 px/s
+    t = np.arange(n) / FPS
+    k = np.full((n, NUM_KEYPOINTS, 2), np.nan)
+    for hip in ("left_hip", "right_hip"):
+        k[:, INDEX[hip]] = np.stack([v * t, np.full(n, 100.0)], axis=1)
+    rest = zeni + 0.15
+    vx = np.where(t <= zeni, v, np.where(t < rest, v * (rest - t) / 0.15, 0.0))
+    x = np.concatenate([[0.0], np.cumsum((vx[1:] + vx[:-1]) / 2) / FPS])
+    k[:, INDEX["left_heel"]] = np.stack([x, np.full(n, 400.0)], axis=1)
+    k[:, INDEX["left_toe"]] = np.stack([x + 40, np.full(n, 400.0) + 20 * np.clip(rest + 0.1 - t, 0, None)], axis=1)
+    got = _refine(k, zeni, "heel_speed")
+    assert got == pytest.approx(zeni + 0.22 * 0.15, abs=0.008)
+    still = k.copy()
+    for hip in ("left_hip", "right_hip"):
+        still[:, INDEX[hip], 0] = 0.0  # no walking speed (treadmill): the landing rule's time instead
+    assert _refine(still, zeni, "heel_speed") == _refine(still, zeni, "landing")

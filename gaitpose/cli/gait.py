@@ -30,7 +30,7 @@ def gait_cmd(
     no_refine: bool = typer.Option(False, "--no-refine", help="Plain Zeni heel strikes (no refinement)."),
     heel_strike: str = typer.Option(
         "auto", "--heel-strike", help="Heel-strike refinement: auto (landing for steady trajectories such as "
-        "markers, midpoint for noisy ones such as video keypoints) | landing | midpoint."),
+        "markers, midpoint for noisy ones such as video keypoints) | landing | midpoint | heel_speed."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace --out even when it holds files that are not a previous gaitpose result."),
 ) -> None:
@@ -44,8 +44,8 @@ def gait_cmd(
     with cli_errors():
         if mode not in ("auto", "overground", "treadmill"):
             raise ValueError(f"--mode must be auto, overground or treadmill, got {mode!r}")
-        if heel_strike not in ("auto", "landing", "midpoint"):
-            raise ValueError(f"--heel-strike must be auto, landing or midpoint, got {heel_strike!r}")
+        if heel_strike not in ("auto", "landing", "midpoint", "heel_speed"):
+            raise ValueError(f"--heel-strike must be auto, landing, midpoint or heel_speed, got {heel_strike!r}")
         if plane is not None:
             from gaitpose.gait.readers import parse_plane
 

@@ -213,7 +213,7 @@ def analyze_gait(
     "overground" / "treadmill" force one. ``treadmill_speed`` (m/s) gives a treadmill walk's
     speed and step lengths in metres. ``scale_m_per_px``: a known scale (motion capture).
     ``refine_heel_strike``: move Zeni heel strikes to the heel's contact
-    (:func:`refine_heel_strikes`) by ``heel_strike_rule``: "landing", "midpoint" or "auto" (landing
+    (:func:`refine_heel_strikes`) by ``heel_strike_rule``: "landing", "midpoint", "heel_speed" or "auto" (landing
     for steady trajectories such as markers, mid-point for noisy ones such as video keypoints:
     :func:`choose_heel_strike_rule`; the choice and the measured noise are in
     ``metrics["heel_strike_rule"]``). ``fix_swaps``: correct frames where a detector swapped the
@@ -224,8 +224,8 @@ def analyze_gait(
     """
     if mode not in ("auto", "overground", "treadmill"):
         raise ValueError(f"mode must be auto, overground or treadmill, got {mode!r}")
-    if heel_strike_rule not in ("auto", "landing", "midpoint"):
-        raise ValueError(f"heel_strike_rule must be auto, landing or midpoint, got {heel_strike_rule!r}")
+    if heel_strike_rule not in ("auto", "landing", "midpoint", "heel_speed"):
+        raise ValueError(f"heel_strike_rule must be auto, landing, midpoint or heel_speed, got {heel_strike_rule!r}")
     if treadmill_speed is not None and not (0 < treadmill_speed < 10):
         raise ValueError(f"treadmill speed must be in m/s between 0 and 10, got {treadmill_speed}")
     k = np.asarray(kpts, dtype=np.float64)

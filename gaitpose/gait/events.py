@@ -47,7 +47,8 @@ __all__ = [
 
 Foot = Literal["left", "right"]
 EventKind = Literal["heel_strike", "toe_off"]
-HeelStrikeRule = Literal["midpoint", "landing"]
+HeelStrikeRule = Literal["midpoint", "landing", "heel_speed"]
+HEEL_SPEED_FRACTION = 0.78  # Bruening & Ridge (2014): heel strike when sagittal heel speed < 0.78 x walking speed
 
 # Keypoint noise (leg lengths, see keypoint_noise) below which the landing rule is used. Marker
 # trajectories measure 0.0003-0.003 at 30 fps (real motion included), the general model's video
@@ -148,20 +149,30 @@ def refine_heel_strikes(
     is early by half the Zeni-FVA gap. Heel-first landings (weight 0) keep the mid-point exactly.
     ``analyze_gait`` picks the rule from the keypoints' scatter (:func:`choose_heel_strike_rule`):
     the weight is a ratio of two small velocities, which video-level noise makes unreliable.
+    ``method="heel_speed"`` times it where the heel's sagittal speed falls below 0.78 x walking
+    speed (:func:`_heel_speed_time`; the landing rule's time where no such crossing is found).
     """
-    if method not in ("midpoint", "landing"):
-        raise ValueError(f"unknown heel-strike method {method!r} (midpoint | landing)")
+    if method not in ("midpoint", "landing", "heel_speed"):
+        raise ValueError(f"unknown heel-strike method {method!r} (midpoint | landing | heel_speed)")
     k = np.asarray(kpts, dtype=np.float64)
     T = k.shape[0]
-    vel = {side: _vertical_velocity(_foot_centre_y(k, side), fps) for side in ("left", "right")}
-    point_vel = {(side, point): _vertical_velocity(k[:, INDEX[f"{side}_{point}"], 1], fps)
-                 for side in ("left", "right") for point in ("heel", "toe")} if method == "landing" else {}
+    vel = {side: _derivative(_foot_centre_y(k, side), fps) for side in ("left", "right")}
+    point_vel = {(side, point): _derivative(k[:, INDEX[f"{side}_{point}"], 1], fps)
+                 for side in ("left", "right") for point in ("heel", "toe")} if method != "midpoint" else {}
+    if method == "heel_speed":
+        heel_speed = {side: _speed(k[:, INDEX[f"{side}_heel"]], fps) for side in ("left", "right")}
+        pelvis_vx = np.abs(_derivative(pelvis(k)[:, 0], fps))
     out: list[GaitEvent] = []
     for ev in events:
         if ev.event != "heel_strike":
             out.append(ev)
             continue
         t = ev.time_s * fps
+        if method == "heel_speed":
+            ts = _heel_speed_time(heel_speed[ev.foot], pelvis_vx, t, fps, before_s, after_s)
+            if ts is not None:
+                out.append(GaitEvent(ev.foot, "heel_strike", round(ts), float(ts / fps)))
+                continue
         lo, hi = max(0, round(t - before_s * fps)), min(T - 1, round(t + after_s * fps))
         w = vel[ev.foot][lo : hi + 1]
         if w.size < 3 or not np.isfinite(w).all():
@@ -173,7 +184,7 @@ def refine_heel_strikes(
             continue
         t_fva = lo + j + _parabolic(w, j)
         tm = (t + t_fva) / 2
-        if method == "landing":
+        if method != "midpoint":
             r = _landing_weight(point_vel[(ev.foot, "heel")], point_vel[(ev.foot, "toe")], t_fva)
             tm += r * (t_fva - tm)
         out.append(GaitEvent(ev.foot, "heel_strike", round(tm), float(tm / fps)))
@@ -181,13 +192,47 @@ def refine_heel_strikes(
     return out
 
 
-def _vertical_velocity(y: np.ndarray, fps: float) -> np.ndarray:
-    """d(image y)/dt per finite run of at least 3 samples, NaN elsewhere; > 0 = descending (y grows down)."""
+def _derivative(y: np.ndarray, fps: float) -> np.ndarray:
+    """dy/dt per finite run of at least 3 samples, NaN elsewhere (of image y: > 0 = descending, y grows down)."""
     v = np.full_like(y, np.nan)
     for s, e in finite_runs(np.isfinite(y)):
         if e - s >= 3:
             v[s:e] = np.gradient(y[s:e]) * fps
     return v
+
+
+def _speed(xy: np.ndarray, fps: float) -> np.ndarray:
+    """Speed of a 2D point per finite run (central differences), NaN elsewhere."""
+    vx, vy = _derivative(xy[:, 0], fps), _derivative(xy[:, 1], fps)
+    return np.hypot(vx, vy)
+
+
+def _heel_speed_time(speed: np.ndarray, pelvis_vx: np.ndarray, t_zeni: float, fps: float,
+                     before_s: float, after_s: float, stride_s: float = 0.6) -> float | None:
+    """Sub-frame time at which the heel's sagittal speed first falls below 0.78 x walking speed.
+
+    Why (``method="heel_speed"``): Ghoussayni et al. (Gait Posture 2004) time heel strike when the
+    heel marker's sagittal speed falls below a fixed 500 mm/s; Bruening & Ridge (Gait Posture 2014)
+    scale the threshold to 0.78 x the walking speed, which keeps it valid for slow and
+    pathological walking, where a fixed threshold fires early. Walking speed here is the median
+    horizontal pelvis speed within ``stride_s`` of the Zeni time (about one stride), in the same
+    units as the heel's, so no metric scale is needed. At Zeni's time the heel moves with the pelvis
+    (that is Zeni's definition), so the crossing comes after it as the heel comes to rest. Searched
+    from ``before_s`` before to ``after_s`` after Zeni, linear between frames; None if not found.
+    """
+    T = len(speed)
+    a, b = max(0, round(t_zeni - stride_s * fps)), min(T, round(t_zeni + stride_s * fps) + 1)
+    v = pelvis_vx[a:b]
+    v = v[np.isfinite(v)]
+    if v.size < 3 or not np.median(v) > 0:
+        return None
+    thr = HEEL_SPEED_FRACTION * float(np.median(v))
+    lo, hi = max(1, round(t_zeni - before_s * fps)), min(T - 1, round(t_zeni + after_s * fps))
+    for j in range(lo, hi + 1):
+        s0, s1 = speed[j - 1], speed[j]
+        if np.isfinite(s0) and np.isfinite(s1) and s0 >= thr > s1:
+            return float(j - 1 + (s0 - thr) / (s0 - s1))
+    return None
 
 
 def _landing_weight(v_heel: np.ndarray, v_toe: np.ndarray, t: float) -> float:
