@@ -146,7 +146,11 @@ def analyze_video(
         if track.n_frames == 0:
             raise InputError(video, "no frames could be decoded")
         if not track.accepted.any():
-            raise NoPersonError(video, f"no person found in {track.n_frames} frames")
+            hint = ""
+            if domain.out_of_domain and fallback_from is None:  # a clinic's model that sees nobody where it is lost
+                hint = (f" by the specialised model {model_path.name}, which is outside its domain here; "
+                        "analyse with the general model (no --model) or use --fallback")
+            raise NoPersonError(video, f"no person found in {track.n_frames} frames{hint}")
         fps = float(rec.fps) if rec.fps else (1.0 / float(np.median(np.diff(track.times_s))))
         warnings: list[str] = _domain_warnings(domain, domain_ref)
         depth_frames = intrinsics = None

@@ -211,3 +211,18 @@ def test_service_job_record_carries_the_domain_warning(rotated: Path, tmp_path: 
             assert job["summary"]["pose_model"] == "blazepose_full.onnx"
         else:
             assert "its keypoints may be wrong" in domain[0] and job["summary"]["domain_verdict"] == "out_of_domain"
+
+
+def test_student_that_sees_nobody_names_itself_and_the_way_out(tmp_path: Path) -> None:
+    """The Sports2D clip upside down: the student accepts no frame at all. Without --fallback the
+    one-line error says it was the specialised model outside its domain; with it the general model runs
+    too and, finding nobody upside down either, the error no longer blames the specialised model."""
+    sports = REPO / "tests" / "data" / "sports2d_walk.mp4"
+    flipped = transformed(sports, tmp_path / "sports2d_flip.mp4", "flip", max_frames=40)
+    code, output = _analyze(flipped, tmp_path / "a", "--model", str(STUDENT))
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    assert code != 0 and len(lines) == 1, output
+    assert "no person found" in lines[0] and "outside its domain" in lines[0] and "--fallback" in lines[0]
+    assert not (tmp_path / "a" / "metrics.json").exists()
+    code, output = _analyze(flipped, tmp_path / "b", "--model", str(STUDENT), "--fallback")
+    assert code != 0 and "no person found in 40 frames" in output and "outside its domain" not in output, output

@@ -80,13 +80,19 @@ def test_end_to_end_model_plugs_into_analyze_and_rerun_resumes(clips: list[Path]
     assert meta["evaluation"]["speedup_vs_general"] > 0
     assert meta["recordings"]["held_out"][0] in (out / "MODEL_CARD.md").read_text()
     sha = meta["files"]["model.onnx"]["sha256"]
+    # The domain check's reference, measured on both clips with the model that ships as model.onnx.
+    ref = meta["domain_reference"]["model.onnx"]
+    assert ref["model_sha256"] == sha and sorted(ref["recordings"]) == ["walk_a", "walk_b"]
+    assert 0.0 < ref["stats"]["confidence_median"] <= 1.0
 
-    # The output folder (or its model.onnx) is what `gaitpose analyze --model` takes.
+    # The output folder (or its model.onnx) is what `gaitpose analyze --model` takes, and its runs are checked.
     res = runner.invoke(app, ["analyze", str(clips[0]), "--model", str(out), "--no-overlay",
                               "--out", str(tmp_path / "analysis")])
     assert res.exit_code == 0, res.output
     assert "25 frames" in res.output
     assert (tmp_path / "analysis" / "keypoints.json").stat().st_size > 0
+    domain = json.loads((tmp_path / "analysis" / "metrics.json").read_text())["domain"]
+    assert domain["verdict"] == "in_domain", domain  # one of the clinic's own recordings
 
     # Re-running the same command skips every finished stage and leaves the model as it was.
     t0 = time.perf_counter()

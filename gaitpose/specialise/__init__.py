@@ -3,7 +3,7 @@
 The stages are the project's own (each a library call, not a subprocess):
 
     extract -> label -> split -> train -> prune -> polish -> export (+ parity) -> INT8 verdict
-    -> evaluate -> card + report
+    -> evaluate -> domain reference -> card + report
 
 Why it is built this way:
 
@@ -23,13 +23,15 @@ Why it is built this way:
   distils from that starting network beside the clinic's pseudo-labels, so the clinic's few minutes
   of video refine a network that already knows people instead of teaching one from random weights;
 * the output folder holds ``model.onnx`` (with its metadata embedded, so ``gaitpose analyze
-  --model OUT/model.onnx`` needs nothing else), ``meta.json``, ``MODEL_CARD.md`` and ``report.html``
+  --model OUT/model.onnx`` needs nothing else), ``meta.json`` (with the domain check's reference, so
+  every ``analyze`` run of the model is checked against the clinic's recordings), ``MODEL_CARD.md`` and ``report.html``
   with figures against the general default; the intermediate files stay under ``work/``.
 
 The code is split by what it does: ``options`` (what the command takes, the shared constants),
 ``preflight`` (input checks), ``state`` (hashes, done-markers, the clock), ``planning`` (the budget),
 ``starting_network`` (``--init``, with the ONNX -> torch rebuild), one module per group of stages
-(``data``, ``training``, ``compress``, ``evaluation``, ``report``: mixins over ``context.RunContext``)
+(``data``, ``training``, ``compress``, ``evaluation``, ``domain_stage``, ``report``: mixins over
+``context.RunContext``)
 and ``runner`` (the stage sequence and resume). This package re-exports the public API.
 """
 

@@ -35,7 +35,7 @@ def evaluate_onnx_model(path: Path, ann: Path, threads: int) -> dict[str, Any]:
 
 
 class EvaluateStage(RunContext):
-    """Stage 8: ``evaluate``."""
+    """Stage 9: ``evaluate``."""
 
     def _evaluate(self) -> dict[str, Any]:
         from gaitpose.export.latency import compare_latency

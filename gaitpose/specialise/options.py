@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STATE_VERSION = 1
-STAGES = ("extract", "label", "split", "train", "prune", "polish", "export", "int8", "evaluate", "report")
+STAGES = ("extract", "label", "split", "train", "prune", "polish", "export", "int8", "evaluate", "domain",
+          "report")
 OUT_MARKER = ".gaitpose-specialise"
 DEFAULT_INPUT_SIZE = (192, 144)
 # Module-name prefixes the pruner never cuts (as in the shipped recipe: cutting the stem, first stage,

@@ -19,7 +19,7 @@ from gaitpose.specialise.options import MAX_PRUNE_LOSS, SPEEDUP_TARGET
 
 
 class ReportStage(RunContext):
-    """Stage 9: ``report``."""
+    """Stage 11: ``report``."""
 
     def _report(self) -> dict[str, Any]:
         ev = self.results["evaluate"]
@@ -40,6 +40,9 @@ class ReportStage(RunContext):
             shutil.copyfile(curves, figs / "training_curves.png")
             fig_names.append("training_curves.png")
         summary = self._summary(other_name)
+        # the domain check's reference for model.onnx (a byte copy of the file it was measured on)
+        block = dict(self.results["domain"]["reference"], model_file="model.onnx")
+        summary["domain_reference"] = {"model.onnx": block}
         write_json_atomic(self.out / "meta.json", summary, indent=2)
         write_text_atomic(self.out / "MODEL_CARD.md", model_card(summary))
         write_text_atomic(self.out / "report.html", report_html(summary, fig_names))

@@ -11,6 +11,7 @@ from typing import Any
 
 from gaitpose.specialise.compress import CompressStages
 from gaitpose.specialise.data import DataStages
+from gaitpose.specialise.domain_stage import DomainStage
 from gaitpose.specialise.evaluation import EvaluateStage
 from gaitpose.specialise.options import OUT_MARKER, STAGES, SpecialiseOptions
 from gaitpose.specialise.planning import plan_label_stride
@@ -20,7 +21,7 @@ from gaitpose.specialise.state import _Clock, _file_id, _hash, _labels_digest, _
 from gaitpose.specialise.training import TrainStage
 
 
-class Specialiser(DataStages, TrainStage, CompressStages, EvaluateStage, ReportStage):
+class Specialiser(DataStages, TrainStage, CompressStages, EvaluateStage, DomainStage, ReportStage):
     """One ``gaitpose specialise`` run; :meth:`run` does every stage that is not already done."""
 
     def __init__(self, opts: SpecialiseOptions, say: Callable[[str], None] | None = None) -> None:
@@ -103,7 +104,9 @@ class Specialiser(DataStages, TrainStage, CompressStages, EvaluateStage, ReportS
         self._stage("int8", k_int8, self._int8)
         k_eval = _hash("evaluate", k_int8, str(self._general()[0]))
         self._stage("evaluate", k_eval, self._evaluate)
-        k_report = _hash("report", k_eval)
+        k_domain = _hash("domain", k_eval)
+        self._stage("domain", k_domain, self._domain)
+        k_report = _hash("report", k_domain)
         self._stage("report", k_report, self._report)
         summary = json.loads((self.out / "meta.json").read_text(encoding="utf-8"))
         over = self.clock.elapsed - self.clock.budget_s
