@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gaitpose.specialise.context import RunContext
-
-# Frames per recording the reference is measured on: enough for stable percentiles (a few seconds of
-# walking at 30-60 fps) while a clinic's long recordings do not stretch the run.
-REFERENCE_MAX_FRAMES = 600
+from gaitpose.specialise.options import REFERENCE_MAX_FRAMES
 
 
 class DomainStage(RunContext):

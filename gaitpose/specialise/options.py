@@ -9,6 +9,9 @@ STATE_VERSION = 1
 STAGES = ("extract", "label", "split", "train", "prune", "polish", "export", "int8", "evaluate", "domain",
           "report")
 OUT_MARKER = ".gaitpose-specialise"
+# Frames per recording the domain reference is measured on: enough for stable percentiles (a few
+# seconds of walking at 30-60 fps) while a clinic's long recordings do not stretch the run.
+REFERENCE_MAX_FRAMES = 600
 DEFAULT_INPUT_SIZE = (192, 144)
 # Module-name prefixes the pruner never cuts (as in the shipped recipe: cutting the stem, first stage,
 # decoder and residual-stream projections cost 20-40 PCK points).
