@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phases", type=int, default=3, help="sampling phases per trial")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--per-event", action="store_true", help="print every event's error (phase 0)")
-    ap.add_argument("--heel-strike", choices=("auto", "landing", "midpoint", "heel_speed"), default="auto",
+    from gaitpose.gait.events import HEEL_STRIKE_CHOICES
+
+    ap.add_argument("--heel-strike", choices=HEEL_STRIKE_CHOICES, default="auto",
                     help="heel-strike refinement rule (refine_heel_strikes method)")
     ap.add_argument("--noise", type=float, default=0.0,
                     help="white keypoint noise, standard deviation as a fraction of leg length")

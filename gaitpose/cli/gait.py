@@ -44,8 +44,10 @@ def gait_cmd(
     with cli_errors():
         if mode not in ("auto", "overground", "treadmill"):
             raise ValueError(f"--mode must be auto, overground or treadmill, got {mode!r}")
-        if heel_strike not in ("auto", "landing", "midpoint", "heel_speed"):
-            raise ValueError(f"--heel-strike must be auto, landing, midpoint or heel_speed, got {heel_strike!r}")
+        from gaitpose.gait.events import HEEL_STRIKE_CHOICES
+
+        if heel_strike not in HEEL_STRIKE_CHOICES:
+            raise ValueError(f"--heel-strike must be one of {', '.join(HEEL_STRIKE_CHOICES)}, got {heel_strike!r}")
         if plane is not None:
             from gaitpose.gait.readers import parse_plane
 

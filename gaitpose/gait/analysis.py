@@ -18,6 +18,7 @@ import numpy as np
 
 from gaitpose.gait.angles import JOINTS, PLAUSIBLE_RANGES_DEG, normalize_cycles, sagittal_angles
 from gaitpose.gait.events import (
+    HEEL_STRIKE_CHOICES,
     GaitEvent,
     choose_heel_strike_rule,
     detect_events,
@@ -224,8 +225,8 @@ def analyze_gait(
     """
     if mode not in ("auto", "overground", "treadmill"):
         raise ValueError(f"mode must be auto, overground or treadmill, got {mode!r}")
-    if heel_strike_rule not in ("auto", "landing", "midpoint", "heel_speed"):
-        raise ValueError(f"heel_strike_rule must be auto, landing, midpoint or heel_speed, got {heel_strike_rule!r}")
+    if heel_strike_rule not in HEEL_STRIKE_CHOICES:
+        raise ValueError(f"heel_strike_rule must be one of {', '.join(HEEL_STRIKE_CHOICES)}, got {heel_strike_rule!r}")
     if treadmill_speed is not None and not (0 < treadmill_speed < 10):
         raise ValueError(f"treadmill speed must be in m/s between 0 and 10, got {treadmill_speed}")
     k = np.asarray(kpts, dtype=np.float64)

@@ -32,6 +32,8 @@ from gaitpose.gait.swap import leg_length_px
 from gaitpose.skeleton import INDEX
 
 __all__ = [
+    "HEEL_STRIKE_CHOICES",
+    "HEEL_STRIKE_RULES",
     "GaitEvent",
     "choose_heel_strike_rule",
     "detect_events",
@@ -48,6 +50,8 @@ __all__ = [
 Foot = Literal["left", "right"]
 EventKind = Literal["heel_strike", "toe_off"]
 HeelStrikeRule = Literal["midpoint", "landing", "heel_speed"]
+HEEL_STRIKE_RULES: tuple[str, ...] = ("midpoint", "landing", "heel_speed")
+HEEL_STRIKE_CHOICES: tuple[str, ...] = ("auto", *HEEL_STRIKE_RULES)  # "auto": choose_heel_strike_rule
 HEEL_SPEED_FRACTION = 0.78  # Bruening & Ridge (2014): heel strike when sagittal heel speed < 0.78 x walking speed
 
 # Keypoint noise (leg lengths, see keypoint_noise) below which the landing rule is used. Marker
@@ -152,8 +156,8 @@ def refine_heel_strikes(
     ``method="heel_speed"`` times it where the heel's sagittal speed falls below 0.78 x walking
     speed (:func:`_heel_speed_time`; the landing rule's time where no such crossing is found).
     """
-    if method not in ("midpoint", "landing", "heel_speed"):
-        raise ValueError(f"unknown heel-strike method {method!r} (midpoint | landing | heel_speed)")
+    if method not in HEEL_STRIKE_RULES:
+        raise ValueError(f"unknown heel-strike method {method!r} ({' | '.join(HEEL_STRIKE_RULES)})")
     k = np.asarray(kpts, dtype=np.float64)
     T = k.shape[0]
     vel = {side: _derivative(_foot_centre_y(k, side), fps) for side in ("left", "right")}
