@@ -43,11 +43,15 @@ TRIALS: tuple[tuple[str, str, str], ...] = (
     ("overground_opensim_a.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
     ("overground_opensim_b.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
     ("overground_moco.c3d", "overground", "benchmark only; added blind after the rules were set (force plates)"),
+    ("treadmill_opensim_a.c3d", "treadmill", "benchmark only; added blind after the rules were set (belt forces)"),
+    ("treadmill_opensim_b.c3d", "treadmill", "benchmark only; added blind after the rules were set (belt forces)"),
 )
 # trials whose markers no default set names: their --markers file
 MARKERS: dict[str, str] = {"overground_opensim_a.c3d": "overground_opensim.yaml",
                            "overground_opensim_b.c3d": "overground_opensim.yaml",
-                           "overground_moco.c3d": "overground_moco.yaml"}
+                           "overground_moco.c3d": "overground_moco.yaml",
+                           "treadmill_opensim_a.c3d": "treadmill_opensim.yaml",
+                           "treadmill_opensim_b.c3d": "treadmill_opensim.yaml"}
 TARGET_MS = 1000.0 / 30.0
 
 

