@@ -29,6 +29,9 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
   opensim-core; data from the Rajagopal et al. 2016 model distribution), the 14 leg and pelvis markers, with
   the events of its per-foot ground reaction forces in ``grf_walk.mot`` (vertical force > 20 N for >= 0.1 s;
   a contact running into either end of the recording gives no event there).
+- treadmill_opensim_a.c3d / treadmill_opensim_b.c3d: OpenSim's subject01_walk1 (split-belt treadmill, 60 Hz,
+  Apache-2.0 in opensim-core): 0-2.5 s and 3.07-6.73 s (the three walk_free pieces joined), knee and malleolus
+  markers rebuilt from subject01_static.trc through the thigh and shank clusters, events of each belt's force.
 """
 
 from __future__ import annotations
