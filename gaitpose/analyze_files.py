@@ -90,7 +90,7 @@ def analyze_file(
     from gaitpose.fsutil import check_out_dir, staged_dir
     from gaitpose.gait.analysis import analyze_gait
     from gaitpose.gait.markers import load_mapping
-    from gaitpose.gait.validation import format_validation, validation_report
+    from gaitpose.gait.validation import compare_angles, format_angle_agreement, format_validation, validation_report
 
     src, out = Path(path), Path(out_dir)
     check_out_dir(out, overwrite)
@@ -105,7 +105,8 @@ def analyze_file(
     scale = tr.scale_m_per_unit if height_cm is None else None
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
                        scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike,
-                       heel_strike_rule=heel_strike_rule, fix_swaps=tr.source != "c3d")
+                       heel_strike_rule=heel_strike_rule, fix_swaps=tr.source != "c3d",
+                       pelvis=tr.pelvis)
     validation = None
     warnings = list(res.warnings)
     if ref_events:
@@ -129,6 +130,10 @@ def analyze_file(
     }
     if validation is not None:
         metrics["validation"] = {k: validation[k] for k in ("reference", "offset_s", "summary", "metrics", "at_edges")}
+    angle_agreement = compare_angles(res.angles, tr.reference_angles) if tr.reference_angles else None
+    if angle_agreement:
+        metrics["angle_validation"] = {"reference": f"{src.name} model angles (Plug-in Gait / CGM names)",
+                                       "joints": angle_agreement}
     with staged_dir(out, overwrite=overwrite) as tmp:
         from gaitpose.report import plot_angle_cycles, plot_angles, write_report
         from gaitpose.report.writers import write_events_csv, write_json
@@ -154,6 +159,8 @@ def analyze_file(
         "n_events": len(res.events), "warnings": warnings, "plane": {k: tr.info[k] for k in
                                                                     ("progression_axis", "vertical_axis", "plane_from")
                                                                     if k in tr.info},
-        "validation": None if validation is None else format_validation(validation),
+        "validation": (None if validation is None and not angle_agreement else
+                       (format_validation(validation) if validation is not None else [])
+                       + format_angle_agreement(angle_agreement or {})),
         "files": [n for n in GAIT_OUTPUT_FILES if (out / n).exists()],
     }

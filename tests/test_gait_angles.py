@@ -106,3 +106,22 @@ def test_normalize_cycles_of_a_known_periodic_signal() -> None:
     np.testing.assert_allclose(mean2, mean, atol=0.3)
     empty_mean, empty_std, n0 = normalize_cycles(y, hs[:1])
     assert n0 == 0 and np.isnan(empty_mean).all() and np.isnan(empty_std).all()
+
+
+def test_hip_flexion_from_the_pelvis_instead_of_the_trunk() -> None:
+    # thigh straight down under a leaning trunk; pelvis tilted 10 deg forward (ASIS below PSIS, image y down)
+    k = _pose({"left_shoulder": (130, 50), "right_shoulder": (130, 50), "left_hip": (100, 200),
+               "right_hip": (100, 200), "right_knee": (100, 300), "right_ankle": (100, 400),
+               "right_heel": (95, 410), "right_toe": (140, 410)})
+    tilt = np.radians(10.0)
+    fwd = np.array([[np.cos(tilt), np.sin(tilt)]])
+    assert sagittal_angles(k, 1)["hip_right"][0] == pytest.approx(11.3, abs=0.1)  # trunk leans forward: flexion
+    a = sagittal_angles(k, 1, pelvis_forward=fwd)
+    assert a["hip_right"][0] == pytest.approx(10.0, abs=1e-6)  # anterior tilt reads as hip flexion, as in Plug-in Gait
+    assert a["knee_right"][0] == pytest.approx(0.0, abs=1e-9)  # other joints unchanged
+    # walking right-to-left: the mirrored scene gives the same angle
+    km = k.copy()
+    km[..., 0] *= -1
+    assert sagittal_angles(km, -1, pelvis_forward=fwd * [[-1, 1]])["hip_right"][0] == pytest.approx(10.0, abs=1e-6)
+    # no pelvis in a frame: no hip angle there (never the trunk's, a different convention)
+    assert np.isnan(sagittal_angles(k, 1, pelvis_forward=np.full((1, 2), np.nan))["hip_right"][0])

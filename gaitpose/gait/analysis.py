@@ -201,6 +201,7 @@ def analyze_gait(
     heel_strike_rule: str = "auto",
     reject_implausible: bool = True,
     fix_swaps: bool = True,
+    pelvis: np.ndarray | None = None,
 ) -> GaitResult:
     """Analyse one person's keypoint trajectories (T, 21, 2) px with scores (T, 21) at ``fps``.
 
@@ -220,8 +221,11 @@ def analyze_gait(
     ``metrics["heel_strike_rule"]``). ``fix_swaps``: correct frames where a detector swapped the
     legs' labels (off for labelled motion-capture markers, which do not swap that way and where two
     legs passing each other in the side view must not be "corrected"). ``reject_implausible``: drop
-    angles outside physiological ranges. Raises ``ValueError`` only for malformed arrays or options; a recording without
-    walking returns a result with ``walking_found`` False, empty events and a warning.
+    angles outside physiological ranges. ``pelvis`` (T, 2, 2): mid-ASIS and mid-PSIS in the keypoints'
+    coordinates (motion capture, :attr:`gaitpose.gait.readers.Trajectories.pelvis`); hip flexion is
+    then thigh to pelvis, as clinical hip angles are, instead of thigh to trunk line
+    (``metrics["hip_angle_reference"]``). Raises ``ValueError`` only for malformed arrays or options; a
+    recording without walking returns a result with ``walking_found`` False, empty events and a warning.
     """
     if mode not in ("auto", "overground", "treadmill"):
         raise ValueError(f"mode must be auto, overground or treadmill, got {mode!r}")
@@ -237,6 +241,8 @@ def analyze_gait(
         raise ValueError(f"scores must have shape {k.shape[:2]}, got {s.shape}")
     if not fps or fps <= 0 or not np.isfinite(fps):
         raise ValueError(f"fps must be a positive number, got {fps}")
+    if pelvis is not None and np.shape(pelvis) != (k.shape[0], 2, 2):
+        raise ValueError(f"pelvis must have shape ({k.shape[0]}, 2, 2), got {np.shape(pelvis)}")
     warnings: list[str] = []
     k = k.copy()
     k[~(s >= min_score)] = np.nan
@@ -308,8 +314,14 @@ def analyze_gait(
         )
 
     per_frame_dir = _per_frame_direction(k.shape[0], segments, seg_dirs)
+    pelvis_forward = None
+    if pelvis is not None:  # cleaned like the keypoints (same gap filling and low-pass), then PSIS -> ASIS
+        pel = np.asarray(pelvis, dtype=np.float64)
+        pel, _ = clean_trajectories(pel, np.isfinite(pel).all(-1).astype(np.float64), fps, cutoff_hz=cutoff_hz)
+        pelvis_forward = pel[:, 0] - pel[:, 1]
+    metrics["hip_angle_reference"] = "pelvis" if pelvis is not None else "trunk"
     with _quiet_nan_warnings():
-        angles = sagittal_angles(clean, per_frame_dir)
+        angles = sagittal_angles(clean, per_frame_dir, pelvis_forward=pelvis_forward)
     rejected: dict = {}
     if reject_implausible:
         angles, rejected = reject_implausible_angles(angles)

@@ -2,7 +2,10 @@
 
 Conventions (those of clinical gait reports, e.g. Perry / Vicon Plug-in Gait sagittal plots):
 - hip flexion: angle of the thigh (hip->knee) from the trunk line extended downwards
-  (mid-shoulder->mid-hip); positive when the thigh is in front of the trunk;
+  (mid-shoulder->mid-hip); positive when the thigh is in front of the trunk. Where the pelvis's own
+  orientation is known (motion capture with ASIS and PSIS markers, ``pelvis_forward``), from the
+  pelvis's downward axis instead (perpendicular to the PSIS->ASIS line), which is the clinical
+  definition (thigh relative to pelvis, as Plug-in Gait and the reference curves use);
 - knee flexion: 180 deg minus the thigh/shank angle, so 0 = straight, positive = flexed,
   negative = hyperextended;
 - ankle dorsiflexion: foot (heel->toe) against the shank (knee->ankle), 0 at a right angle,
@@ -47,11 +50,16 @@ def _mid(k: np.ndarray, a: str, b: str) -> np.ndarray:
     return np.where(np.isfinite(pa) & np.isfinite(pb), (pa + pb) / 2, np.where(np.isfinite(pa), pa, pb))
 
 
-def sagittal_angles(kpts: np.ndarray, direction: int | np.ndarray) -> dict[str, np.ndarray]:
+def sagittal_angles(kpts: np.ndarray, direction: int | np.ndarray,
+                    pelvis_forward: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-frame hip/knee/ankle sagittal angles in degrees; NaN where a point or the direction is missing.
 
     ``direction`` is +1 (walking left-to-right in the image), -1, or a per-frame array of those
-    (0 = unknown gives NaN for that frame).
+    (0 = unknown gives NaN for that frame). ``pelvis_forward`` (T, 2), in the keypoints' image
+    coordinates: the mid-PSIS -> mid-ASIS vector; when given, hip flexion is measured from the
+    pelvis (NaN where it is missing) instead of the trunk line. Why: the trunk leans and bends
+    independently of the pelvis, and clinical hip flexion (the reference curves) is thigh to pelvis;
+    the trunk line is what video offers, the pelvis markers what a motion-capture trial offers.
     """
     k = np.asarray(kpts, dtype=np.float64)
     T = k.shape[0]
@@ -61,7 +69,11 @@ def sagittal_angles(kpts: np.ndarray, direction: int | np.ndarray) -> dict[str, 
     b = np.stack([k[..., 0] * d[:, None], -k[..., 1]], axis=-1)
     hip_mid = _mid(b, "left_hip", "right_hip")
     sh_mid = _mid(b, "left_shoulder", "right_shoulder")
-    trunk_down = hip_mid - sh_mid
+    proximal_down = hip_mid - sh_mid  # the hip angle's reference: trunk line, or pelvis below
+    if pelvis_forward is not None:
+        pf = np.asarray(pelvis_forward, dtype=np.float64)
+        fwd = np.stack([pf[:, 0] * d, -pf[:, 1]], axis=-1)  # body frame, like the keypoints
+        proximal_down = np.stack([fwd[:, 1], -fwd[:, 0]], axis=-1)  # forward turned 90 deg clockwise: down
     out: dict[str, np.ndarray] = {}
     for side in ("left", "right"):
         hip, knee, ankle = (b[:, INDEX[f"{side}_{j}"]] for j in ("hip", "knee", "ankle"))
@@ -69,7 +81,7 @@ def sagittal_angles(kpts: np.ndarray, direction: int | np.ndarray) -> dict[str, 
         thigh = knee - hip
         shank = ankle - knee
         foot = toe - heel
-        out[f"hip_{side}"] = signed_angle_deg(trunk_down, thigh)
+        out[f"hip_{side}"] = signed_angle_deg(proximal_down, thigh)
         out[f"knee_{side}"] = -signed_angle_deg(thigh, shank)
         out[f"ankle_{side}"] = signed_angle_deg(shank, foot) - 90.0
     for name, v in out.items():

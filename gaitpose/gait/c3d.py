@@ -16,7 +16,10 @@ from gaitpose.errors import InputError
 from gaitpose.gait.events import GaitEvent
 from gaitpose.skeleton import INDEX
 
-__all__ = ["FP_THRESHOLD_N", "c3d_events", "force_plate_events", "read_c3d"]
+__all__ = ["FP_THRESHOLD_N", "c3d_events", "force_plate_events", "model_angles", "read_c3d"]
+
+# Plug-in Gait / Conventional Gait Model output names: (gaitpose joint, PiG segment name)
+_MODEL_JOINTS = (("hip", "Hip"), ("knee", "Knee"), ("ankle", "Ankle"))
 
 
 def c3d_events(c: Any, rate: float, first_frame: int, n: int) -> list[GaitEvent]:
@@ -117,6 +120,24 @@ def force_plate_events(c: Any, k3: np.ndarray, rate: float) -> list[GaitEvent]:
             if len(feet[1]) == 1:
                 out.append(GaitEvent(feet[1][0], "toe_off", round(b / a_rate * rate), b / a_rate))  # type: ignore[arg-type]
     out.sort(key=lambda e: (e.time_s, e.foot, e.event))
+    return out
+
+
+def model_angles(xyz: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
+    """Sagittal joint angles a lab's model stored in the C3D (Plug-in Gait / CGM names), by gaitpose joint name.
+
+    Why: a Vicon or pyCGM2 trial usually carries its model's outputs as points named ``LHipAngles``,
+    ``RKneeAngles``, ``LAnkleAngles`` ... (degrees; the first component is flexion / dorsiflexion,
+    positive as in gaitpose), so the 2D angles can be checked against the lab's own model on the same
+    trial. Returns {"hip_left": (T,), ...} for the ones present (a ``Subject:`` prefix is ignored).
+    """
+    names = {lab.split(":")[-1].strip().lower(): i for i, lab in enumerate(labels)}
+    out: dict[str, np.ndarray] = {}
+    for joint, pig in _MODEL_JOINTS:
+        for side, s in (("left", "l"), ("right", "r")):
+            i = names.get(f"{s}{pig.lower()}angles")
+            if i is not None and np.isfinite(xyz[:, i, 0]).any():
+                out[f"{joint}_{side}"] = xyz[:, i, 0].copy()
     return out
 
 

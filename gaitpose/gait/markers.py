@@ -41,6 +41,7 @@ __all__ = [
     "harrington_hjc",
     "load_mapping",
     "normalise_label",
+    "pelvis_landmarks",
 ]
 
 HARRINGTON = "harrington"
@@ -209,6 +210,23 @@ def harrington_hjc(lasi: np.ndarray, rasi: np.ndarray, lpsi: np.ndarray, rpsi: n
     left = mid_asis + ox * x + oy * y + oz * z
     right = mid_asis + ox * x - oy * y + oz * z
     return left, right
+
+
+def pelvis_landmarks(points: np.ndarray, labels: Sequence[str], mapping: MarkerMapping) -> np.ndarray | None:
+    """(T, 2, 3) mid-ASIS and mid-PSIS of the mapping's four pelvis markers; None without them.
+
+    Why: the line from mid-PSIS to mid-ASIS gives the pelvis's tilt, the reference of clinical hip
+    flexion (see :func:`gaitpose.gait.angles.sagittal_angles`); a video skeleton has no such line.
+    """
+    if mapping.pelvis is None:
+        return None
+    idx = _index(labels)
+    ii = [idx.get(normalise_label(n)) for n in mapping.pelvis]
+    if any(i is None for i in ii):
+        return None
+    P = np.asarray(points, dtype=np.float64)
+    lasi, rasi, lpsi, rpsi = (P[:, i] for i in ii)
+    return np.stack([(lasi + rasi) / 2, (lpsi + rpsi) / 2], axis=1)
 
 
 def apply_mapping(points: np.ndarray, labels: Sequence[str], mapping: MarkerMapping,

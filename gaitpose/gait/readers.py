@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from gaitpose.errors import InputError
-from gaitpose.gait.c3d import c3d_events, force_plate_events, read_c3d
+from gaitpose.gait.c3d import c3d_events, force_plate_events, model_angles, read_c3d
 from gaitpose.gait.events import GaitEvent
-from gaitpose.gait.markers import MarkerMapping, apply_mapping, choose_mapping, missing_required
+from gaitpose.gait.markers import MarkerMapping, apply_mapping, choose_mapping, missing_required, pelvis_landmarks
 from gaitpose.skeleton import INDEX, KEYPOINTS, NUM_KEYPOINTS
 
 __all__ = ["SUFFIXES", "Trajectories", "parse_plane", "read_trajectories", "resample", "sagittal_projection"]
@@ -47,6 +47,8 @@ class Trajectories:
     scale_m_per_unit: float | None = None  # metres per unit of ``kpts`` (mocap: known; video: None)
     reference_events: list[GaitEvent] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # mapping, plane, units, markers ...
+    pelvis: np.ndarray | None = None  # (T, 2, 2) mid-ASIS, mid-PSIS like ``kpts`` (motion capture with pelvis markers)
+    reference_angles: dict[str, np.ndarray] | None = None  # the lab model's sagittal angles (C3D), degrees
 
     @property
     def n_frames(self) -> int:
@@ -271,13 +273,16 @@ def resample(tr: Trajectories, fps: float, *, start_s: float = 0.0) -> Trajector
     i1 = np.clip(i0 + 1, 0, tr.n_frames - 1)
     w = (pos - i0)[:, None, None]
     k = tr.kpts[i0] * (1 - w) + tr.kpts[i1] * w
+    pelvis = None if tr.pelvis is None else tr.pelvis[i0] * (1 - w) + tr.pelvis[i1] * w
+    ref_angles = None if tr.reference_angles is None else {
+        name: a[i0] * (1 - w[:, 0, 0]) + a[i1] * w[:, 0, 0] for name, a in tr.reference_angles.items()}
     s = np.minimum(tr.scores[i0], tr.scores[i1])
     events = None
     if tr.reference_events is not None:
         events = [GaitEvent(e.foot, e.event, round((e.time_s - start_s) * fps), e.time_s - start_s)
                   for e in tr.reference_events]
     return Trajectories(k, s, float(fps), tr.source, tr.scale_m_per_unit, events,
-                        {**tr.info, "resampled_from_hz": tr.fps, "resample_start_s": start_s})
+                        {**tr.info, "resampled_from_hz": tr.fps, "resample_start_s": start_s}, pelvis, ref_angles)
 
 
 # --- entry point -------------------------------------------------------------------------------
@@ -323,16 +328,21 @@ def read_trajectories(
         raise InputError(p, f"{how} lacks markers for {', '.join(lacking)}; pass --markers map.yaml "
                             "(see gaitpose.gait.markers)")
     k3 = apply_mapping(pts, labels, m, mm_per_unit=mm)
-    try:
-        k2, pinfo = sagittal_projection(k3, plane)
+    pel3 = pelvis_landmarks(pts, labels, m)
+    try:  # the pelvis landmarks ride along as extra points, so they get exactly the keypoints' projection
+        k2, pinfo = sagittal_projection(k3 if pel3 is None else np.concatenate([k3, pel3], axis=1), plane)
     except ValueError as exc:
         raise InputError(p, str(exc)) from None
+    k2, pelvis = k2[:, :NUM_KEYPOINTS], (None if pel3 is None else k2[:, NUM_KEYPOINTS:])
     scores = np.isfinite(k2).all(-1).astype(np.float64)
     k2[scores == 0] = np.nan
     events = None
+    ref_angles = None
     info: dict[str, Any] = {"units": units, "marker_set": m.name, "n_markers": len(labels),
                             "frame_rate_file": rate, **pinfo}
     if c is not None:
+        ref_angles = model_angles(pts, labels) or None
+        info["model_angles"] = sorted(ref_angles) if ref_angles else None
         first = int(c["header"]["points"]["first_frame"]) + 1  # ezc3d's header is 0-based
         events = c3d_events(c, rate, first, k2.shape[0]) or None
         info["first_frame"] = first
@@ -342,4 +352,4 @@ def read_trajectories(
             info["reference_events"] = "force plates (vertical force > 20 N)" if events else None
     rate_out = float(fps) if fps else rate
     return Trajectories(k2, scores, rate_out, suffix[1:], scale_m_per_unit=mm / 1000.0, reference_events=events,
-                        info=info)
+                        info=info, pelvis=pelvis, reference_angles=ref_angles)

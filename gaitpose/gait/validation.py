@@ -29,7 +29,8 @@ import numpy as np
 from gaitpose.gait.events import GaitEvent
 from gaitpose.gait.metrics import compute_metrics
 
-__all__ = ["compare_events", "compare_metrics", "shift_events", "summarise_differences", "validation_report"]
+__all__ = ["compare_angles", "compare_events", "compare_metrics", "format_angle_agreement", "shift_events",
+           "summarise_differences", "validation_report"]
 
 KINDS = ("heel_strike", "toe_off")
 FRAME_30FPS_S = 1.0 / 30.0
@@ -198,4 +199,42 @@ def format_validation(report: dict[str, Any]) -> list[str]:
     c = report["metrics"]["cadence_steps_per_min"]
     if c["diff_pct"] is not None:
         lines.append(f"cadence {c['detected']:.1f} vs {c['reference']:.1f} steps/min ({c['diff_pct']:+.2f} %)")
+    return lines
+
+
+def compare_angles(ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per joint: agreement of gaitpose's sagittal angles with a lab model's, frame by frame (degrees).
+
+    ``n`` frames where both exist; ``bias_deg`` = mean (ours - reference); ``rmse_deg``; ``sd_deg``: the
+    RMSE once the bias is removed; ``r``: Pearson correlation. Why the bias apart: a 3D model measures
+    each segment in its own anatomical frame, calibrated on a static trial (Plug-in Gait's ankle
+    takes a foot offset from it), where the 2D angles use marker lines; that shifts a curve by a
+    constant, which says nothing of how well its shape, timing and range agree (``sd_deg``, ``r``).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name in [n for n in ours if n in reference]:  # in the caller's joint order
+        a, b = np.asarray(ours[name], dtype=np.float64), np.asarray(reference[name], dtype=np.float64)
+        n = min(a.size, b.size)
+        a, b = a[:n], b[:n]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 3:
+            out[name] = {"n": int(ok.sum()), "bias_deg": None, "rmse_deg": None, "sd_deg": None, "r": None}
+            continue
+        d = a[ok] - b[ok]
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1]) if a[ok].std() > 0 and b[ok].std() > 0 else None
+        out[name] = {"n": int(ok.sum()), "bias_deg": float(d.mean()), "rmse_deg": float(np.sqrt(np.mean(d**2))),
+                     "sd_deg": float(d.std()), "r": r}
+    return out
+
+
+def format_angle_agreement(agreement: dict[str, dict[str, Any]]) -> list[str]:
+    """One human line per joint angle compared with the file's model angles."""
+    lines = []
+    for name, a in agreement.items():
+        if a["rmse_deg"] is None:
+            lines.append(f"{name} angle: too few frames to compare with the file's model angles ({a['n']})")
+            continue
+        r = "" if a["r"] is None else f", r {a['r']:.3f}"
+        lines.append(f"{name} angle: RMSE {a['rmse_deg']:.1f} deg against the file's model angles, bias "
+                     f"{a['bias_deg']:+.1f} deg, {a['sd_deg']:.1f} deg without the bias{r} ({a['n']} frames)")
     return lines

@@ -195,6 +195,7 @@ def _cross_checks(m: Mapping[str, Any], units: str, flags: list[dict[str, str]])
 def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str, Any]]:
     angles = m.get("angles") or {}
     rej = m.get("angles_rejected")
+    from_pelvis = m.get("hip_angle_reference") == "pelvis"
     rejected = rej.get("samples") if isinstance(rej, Mapping) else None
     rows = []
     for joint in ("hip", "knee", "ankle"):
@@ -226,7 +227,8 @@ def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str,
                 "reference": f"{peaks['min']:.0f} to {peaks['max']:.0f} (range {peaks['range']:.0f})",
                 "cycles": "–" if n is None else str(int(n)),
                 "rejected": "" if rejected is None else f"{int(n_rej or 0)} frames",
-                "status": status, "note": norm.ANGLE_NOTES[joint],
+                "status": status, "note": norm.HIP_PELVIS_NOTE if joint == "hip" and from_pelvis
+                else norm.ANGLE_NOTES[joint],
             })
     return rows
 

@@ -137,6 +137,8 @@ ANGLE_NOTES: dict[str, str] = {
     "knee": "",
     "ankle": "",
 }
+HIP_PELVIS_NOTE = "thigh to pelvis (ASIS/PSIS markers), as the reference curve"
+"""Replaces the hip note where the hip angle was measured from the pelvis (motion capture)."""
 ANGLE_PLAUSIBLE: dict[str, tuple[float, float]] = {
     # Outside these a video angle is a keypoint error (e.g. toe point on the other foot), not gait.
     "hip": (-45.0, 75.0),
@@ -174,7 +176,17 @@ def plausible_range(key: str, units: str) -> tuple[float, float] | None:
 
 
 __all__ = [
-    "ANGLE_CURVES", "ANGLE_NOTES", "ANGLE_PLAUSIBLE", "PLAUSIBLE", "SOURCES", "SPATIOTEMPORAL",
-    "SYMMETRY_LIMIT_PCT", "Reference", "plausible_range", "reference_curve", "reference_peaks",
+    "ANGLE_CURVES",
+    "ANGLE_NOTES",
+    "ANGLE_PLAUSIBLE",
+    "HIP_PELVIS_NOTE",
+    "PLAUSIBLE",
+    "SOURCES",
+    "SPATIOTEMPORAL",
+    "SYMMETRY_LIMIT_PCT",
+    "Reference",
+    "plausible_range",
+    "reference_curve",
+    "reference_peaks",
     "spatiotemporal_reference",
 ]

