@@ -106,7 +106,7 @@ def analyze_file(
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
                        scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike,
                        heel_strike_rule=heel_strike_rule, fix_swaps=tr.source != "c3d",
-                       pelvis=tr.pelvis)
+                       reject_implausible=tr.source != "c3d", pelvis=tr.pelvis)
     validation = None
     warnings = list(res.warnings)
     if ref_events:

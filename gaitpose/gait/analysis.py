@@ -221,7 +221,8 @@ def analyze_gait(
     ``metrics["heel_strike_rule"]``). ``fix_swaps``: correct frames where a detector swapped the
     legs' labels (off for labelled motion-capture markers, which do not swap that way and where two
     legs passing each other in the side view must not be "corrected"). ``reject_implausible``: drop
-    angles outside physiological ranges. ``pelvis`` (T, 2, 2): mid-ASIS and mid-PSIS in the keypoints'
+    angles outside physiological ranges (they are counted either way, ``metrics["angles_rejected"]``,
+    whose ``dropped`` says which). ``pelvis`` (T, 2, 2): mid-ASIS and mid-PSIS in the keypoints'
     coordinates (motion capture, :attr:`gaitpose.gait.readers.Trajectories.pelvis`); hip flexion is
     then thigh to pelvis, as clinical hip angles are, instead of thigh to trunk line
     (``metrics["hip_angle_reference"]``). Raises ``ValueError`` only for malformed arrays or options; a
@@ -322,16 +323,18 @@ def analyze_gait(
     metrics["hip_angle_reference"] = "pelvis" if pelvis is not None else "trunk"
     with _quiet_nan_warnings():
         angles = sagittal_angles(clean, per_frame_dir, pelvis_forward=pelvis_forward)
-    rejected: dict = {}
+    dropped, rejected = reject_implausible_angles(angles)
+    rejected["dropped"] = bool(reject_implausible)
     if reject_implausible:
-        angles, rejected = reject_implausible_angles(angles)
-        if rejected["frames"]:
-            r = rejected["ranges_deg"]
-            warnings.append(
-                f"{rejected['frames']} of {rejected['frames_with_angles']} frame(s) had a joint angle outside "
-                f"physiological ranges (hip {r['hip'][0]:g}..{r['hip'][1]:g}, knee {r['knee'][0]:g}..{r['knee'][1]:g}, "
-                f"ankle {r['ankle'][0]:g}..{r['ankle'][1]:g} deg; AAOS): those angles are left out")
-        metrics["angles_rejected"] = rejected
+        angles = dropped
+    if rejected["frames"]:
+        r = rejected["ranges_deg"]
+        warnings.append(
+            f"{rejected['frames']} of {rejected['frames_with_angles']} frame(s) had a joint angle outside "
+            f"physiological ranges (hip {r['hip'][0]:g}..{r['hip'][1]:g}, knee {r['knee'][0]:g}..{r['knee'][1]:g}, "
+            f"ankle {r['ankle'][0]:g}..{r['ankle'][1]:g} deg; AAOS): "
+            + ("those angles are left out" if reject_implausible else "kept, as asked (reject_implausible off)"))
+    metrics["angles_rejected"] = rejected
     cycles: dict[str, dict] = {}
     for name in JOINTS:
         side = name.split("_")[1]

@@ -197,6 +197,7 @@ def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str,
     rej = m.get("angles_rejected")
     from_pelvis = m.get("hip_angle_reference") == "pelvis"
     rejected = rej.get("samples") if isinstance(rej, Mapping) else None
+    dropped = not isinstance(rej, Mapping) or rej.get("dropped", True)
     rows = []
     for joint in ("hip", "knee", "ankle"):
         peaks = norm.reference_peaks(joint)
@@ -226,7 +227,7 @@ def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str,
                 "min": fmt(vmin, 0), "max": fmt(vmax, 0), "range": fmt(vrange, 0),
                 "reference": f"{peaks['min']:.0f} to {peaks['max']:.0f} (range {peaks['range']:.0f})",
                 "cycles": "–" if n is None else str(int(n)),
-                "rejected": "" if rejected is None else f"{int(n_rej or 0)} frames",
+                "rejected": "" if rejected is None else f"{int(n_rej or 0)} frames" + ("" if dropped else " (kept)"),
                 "status": status, "note": norm.HIP_PELVIS_NOTE if joint == "hip" and from_pelvis
                 else norm.ANGLE_NOTES[joint],
             })
@@ -240,6 +241,10 @@ def _rejected_note(rej: Any) -> str:
     total = rej.get("frames_with_angles")
     of = f" of {int(total)}" if total else ""
     src = f" ({rej['source']})" if rej.get("source") else ""
+    if not rej.get("dropped", True):
+        return (f"Angles outside physiological ranges{src} in {int(rej['frames'])}{of} frames were kept: these are "
+                "motion-capture markers, not a detector's guesses, and a marker set's placement shifts a 2D angle "
+                "by a few degrees; the Rejected column counts them per joint.")
     return (f"Angles outside physiological ranges{src} were left out as keypoint errors in {int(rej['frames'])}{of} "
             "frames; the Rejected column counts them per joint.")
 
