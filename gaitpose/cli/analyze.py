@@ -57,11 +57,11 @@ def analyze_cmd(
         check_out_dir(out, overwrite)  # a bad --out fails now, not after the analysis
         parse_roi(roi)  # reject bad options before any work
         check_height_cm(height_cm)
-        ref_events = None
+        ref = None
         if reference is not None:  # a wrong reference fails now, not after the analysis
-            from gaitpose.analyze_files import reference_events_from
+            from gaitpose.analyze_files import read_reference
 
-            ref_events = reference_events_from(reference)
+            ref = read_reference(reference)
         with ProgressLine(video.name) as bar:
             res = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                                 threads=threads, progress=bar.update, overlay=overlay and not no_overlay, roi=roi,
@@ -78,11 +78,12 @@ def analyze_cmd(
                    if cad is not None else f"{strides} strides, units: {res.gait.units}")
     else:
         typer.echo("no walking detected: outputs written, metrics are empty (see warnings in the report)")
-    if ref_events:
+    if ref is not None and reference is not None:
         from gaitpose.analyze_files import write_validation
 
-        for line in write_validation(out, res.gait, p.fps, ref_events, offset_s=offset_s,
-                                     reference_name=reference.name if reference else ""):
+        for line in write_validation(out, res.gait, p.fps, ref.reference_events or [], offset_s=offset_s,
+                                     reference_name=reference.name, reference_angles=ref.reference_angles,
+                                     reference_fps=ref.fps):
             typer.echo(f"vs reference: {line}")
     for w in res.warnings:
         typer.echo(f"warning: {w}")
