@@ -100,6 +100,7 @@ def analyze_file(
     height_cm: float | None = None,
     reference: str | os.PathLike[str] | None = None,
     offset_s: float = 0.0,
+    static: str | os.PathLike[str] | None = None,
     refine_heel_strike: bool = True,
     heel_strike_rule: str = "auto",
     overwrite: bool = False,
@@ -107,7 +108,8 @@ def analyze_file(
     """Analyse the trajectories in ``path``; write the outputs to ``out_dir``; return a summary dict.
 
     ``fps`` resamples the trajectories as a camera at that rate would see them (to check the
-    method at video rates on motion capture); ``markers`` is a ``--markers`` YAML file.
+    method at video rates on motion capture); ``markers`` is a ``--markers`` YAML file; ``static`` a
+    standing trial of the same marker set, whose foot offsets are taken off the ankle angles.
     Raises :class:`InputError` (one line: file and reason) before any output is written.
     """
     from gaitpose.fsutil import check_out_dir, staged_dir
@@ -119,6 +121,11 @@ def analyze_file(
     check_out_dir(out, overwrite)
     mapping = load_mapping(markers) if markers is not None else None
     tr: Trajectories = read_trajectories(src, mapping=mapping, plane=plane)
+    foot_offset = None
+    if static is not None:
+        from gaitpose.gait.static import foot_offsets_deg
+
+        foot_offset = foot_offsets_deg(static, mapping)
     if fps:
         tr = resample(tr, float(fps))
     ref_events, ref_angles, ref_name = tr.reference_events, tr.reference_angles, src.name
@@ -131,7 +138,7 @@ def analyze_file(
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
                        scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike,
                        heel_strike_rule=heel_strike_rule, fix_swaps=tr.source != "c3d",
-                       reject_implausible=tr.source != "c3d", pelvis=tr.pelvis)
+                       reject_implausible=tr.source != "c3d", pelvis=tr.pelvis, foot_offset_deg=foot_offset)
     validation = None
     warnings = list(res.warnings)
     if ref_events:

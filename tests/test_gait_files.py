@@ -548,3 +548,32 @@ def test_reference_angles_are_sampled_on_the_analysis_clock() -> None:
     t = np.arange(90) / 30.0
     inside = (t >= 0.5) & (t <= 3.49)
     assert np.allclose(got[inside], (t[inside] - 0.5) * 100.0) and np.isnan(got[t < 0.5]).all()
+
+
+def test_static_trial_foot_offset_brings_the_ankle_to_the_models_zero(tmp_path) -> None:
+    # OpenSim's subject01: its heel-to-metatarsal marker line tilts 6-8 deg toe-down with the foot flat, so the
+    # 2D ankle sits 8-10 deg below OpenSim's inverse kinematics. The standing trial measures that tilt.
+    from gaitpose.cli import app
+    from gaitpose.gait.static import foot_offsets_deg
+
+    yaml = C3D / "treadmill_opensim.yaml"
+    static = C3D / "treadmill_opensim_static.trc"
+    off = foot_offsets_deg(static, load_mapping(yaml))
+    assert -10.0 < off["left"] < -4.0 and -10.0 < off["right"] < -4.0
+    runner = CliRunner()
+    biases = {}
+    for name, extra in (("raw", []), ("static", ["--static", str(static)])):
+        out = tmp_path / name
+        r = runner.invoke(app, ["gait", str(C3D / "treadmill_opensim_a.c3d"), "--markers", str(yaml),
+                                "--out", str(out), *extra])
+        assert r.exit_code == 0, r.output
+        m = json.loads((out / "metrics.json").read_text())
+        biases[name] = {k: v["bias_deg"] for k, v in m["angle_validation"]["joints"].items()}
+    for side in ("left", "right"):
+        assert biases["raw"][f"ankle_{side}"] < -7.0 and abs(biases["static"][f"ankle_{side}"]) < 3.0
+        assert biases["static"][f"knee_{side}"] == pytest.approx(biases["raw"][f"knee_{side}"])  # ankle only
+    assert "foot offset of the standing trial" in (tmp_path / "static" / "report.html").read_text()
+    # a walking trial is not a standing one: one line, nothing written
+    r = runner.invoke(app, ["gait", str(C3D / "treadmill_opensim_a.c3d"), "--markers", str(yaml), "--out",
+                            str(tmp_path / "bad"), "--static", str(C3D / "treadmill_opensim_b.c3d")])
+    assert r.exit_code == 2 and "not a standing trial" in r.output and not (tmp_path / "bad").exists()

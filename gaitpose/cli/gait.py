@@ -27,6 +27,9 @@ def gait_cmd(
     reference: Path | None = typer.Option(
         None, "--reference", help="C3D whose gait events (force plates or annotated) to compare with."),
     offset_s: float = typer.Option(0.0, "--offset-s", help="Added to the reference's event times (clock offset)."),
+    static: Path | None = typer.Option(
+        None, "--static", help="Standing trial (TRC/C3D, same markers): its heel-to-toe tilt with the foot flat is "
+        "taken off the ankle angles, as Plug-in Gait's foot-flat calibration does."),
     no_refine: bool = typer.Option(False, "--no-refine", help="Plain Zeni heel strikes (no refinement)."),
     heel_strike: str = typer.Option(
         "auto", "--heel-strike", help="Heel-strike refinement: auto (landing for steady trajectories such as "
@@ -58,7 +61,8 @@ def gait_cmd(
             check_height_cm(height_cm)
         s = analyze_file(input, out, markers=markers, plane=plane, fps=fps, mode=mode,
                          treadmill_speed=treadmill_speed, height_cm=height_cm, reference=reference,
-                         offset_s=offset_s, refine_heel_strike=not no_refine, heel_strike_rule=heel_strike,
+                         offset_s=offset_s, static=static, refine_heel_strike=not no_refine,
+                         heel_strike_rule=heel_strike,
                          overwrite=overwrite)
     plane_txt = (f", walk along {s['plane']['progression_axis']}, up {s['plane']['vertical_axis']}"
                  if s["plane"] else "")

@@ -202,6 +202,7 @@ def analyze_gait(
     reject_implausible: bool = True,
     fix_swaps: bool = True,
     pelvis: np.ndarray | None = None,
+    foot_offset_deg: Mapping[str, float] | None = None,
 ) -> GaitResult:
     """Analyse one person's keypoint trajectories (T, 21, 2) px with scores (T, 21) at ``fps``.
 
@@ -225,8 +226,10 @@ def analyze_gait(
     whose ``dropped`` says which). ``pelvis`` (T, 2, 2): mid-ASIS and mid-PSIS in the keypoints'
     coordinates (motion capture, :attr:`gaitpose.gait.readers.Trajectories.pelvis`); hip flexion is
     then thigh to pelvis, as clinical hip angles are, instead of thigh to trunk line
-    (``metrics["hip_angle_reference"]``). Raises ``ValueError`` only for malformed arrays or options; a
-    recording without walking returns a result with ``walking_found`` False, empty events and a warning.
+    (``metrics["hip_angle_reference"]``). ``foot_offset_deg`` ({"left", "right"}: the heel->toe line's tilt
+    with the foot flat, from a standing trial, :func:`gaitpose.gait.static.foot_offsets_deg`) is taken off
+    the ankle angles (``metrics["ankle_foot_offset_deg"]``). Raises ``ValueError`` only for malformed arrays
+    or options; a recording without walking returns a result with ``walking_found`` False, empty events and a warning.
     """
     if mode not in ("auto", "overground", "treadmill"):
         raise ValueError(f"mode must be auto, overground or treadmill, got {mode!r}")
@@ -323,6 +326,9 @@ def analyze_gait(
     metrics["hip_angle_reference"] = "pelvis" if pelvis is not None else "trunk"
     with _quiet_nan_warnings():
         angles = sagittal_angles(clean, per_frame_dir, pelvis_forward=pelvis_forward)
+    for side, off in (foot_offset_deg or {}).items():
+        angles[f"ankle_{side}"] = angles[f"ankle_{side}"] - float(off)
+    metrics["ankle_foot_offset_deg"] = dict(foot_offset_deg) if foot_offset_deg else None
     dropped, rejected = reject_implausible_angles(angles)
     rejected["dropped"] = bool(reject_implausible)
     if reject_implausible:

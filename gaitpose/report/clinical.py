@@ -196,6 +196,7 @@ def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str,
     angles = m.get("angles") or {}
     rej = m.get("angles_rejected")
     from_pelvis = m.get("hip_angle_reference") == "pelvis"
+    foot_offset = m.get("ankle_foot_offset_deg") if isinstance(m.get("ankle_foot_offset_deg"), Mapping) else None
     rejected = rej.get("samples") if isinstance(rej, Mapping) else None
     dropped = not isinstance(rej, Mapping) or rej.get("dropped", True)
     rows = []
@@ -228,10 +229,19 @@ def _angles(m: Mapping[str, Any], flags: list[dict[str, str]]) -> list[dict[str,
                 "reference": f"{peaks['min']:.0f} to {peaks['max']:.0f} (range {peaks['range']:.0f})",
                 "cycles": "–" if n is None else str(int(n)),
                 "rejected": "" if rejected is None else f"{int(n_rej or 0)} frames" + ("" if dropped else " (kept)"),
-                "status": status, "note": norm.HIP_PELVIS_NOTE if joint == "hip" and from_pelvis
-                else norm.ANGLE_NOTES[joint],
+                "status": status, "note": _angle_note(joint, side, from_pelvis, foot_offset),
             })
     return rows
+
+
+def _angle_note(joint: str, side: str, from_pelvis: bool, foot_offset: Mapping[str, Any] | None) -> str:
+    """The angle table's note: how the hip was measured, whether a standing trial's foot offset was removed."""
+    if joint == "hip" and from_pelvis:
+        return norm.HIP_PELVIS_NOTE
+    off = _num((foot_offset or {}).get(side)) if joint == "ankle" else None
+    if off is not None:
+        return f"{side} foot offset of the standing trial ({off:+.1f}°) removed"
+    return norm.ANGLE_NOTES[joint]
 
 
 def _rejected_note(rej: Any) -> str:

@@ -98,13 +98,13 @@ def _angle_table(view: Mapping[str, Any]) -> str:
         + f"<td class=ref>{_e(r['reference'])}</td></tr>"
         for r in rows
     )
-    notes = sorted({r["note"] for r in rows if r.get("note")})
+    notes = list(dict.fromkeys((r["joint"], r["note"]) for r in rows if r.get("note")))  # table order, once each
     toe = view["angles"].get("toe_off") or {}
     toe_txt = ("Toe-off at " + ", ".join(f"{v} ({k})" for k, v in toe.items()) + " of the cycle (dotted lines). "
                if toe else "")
     rej = view["angles"].get("rejected_note") or ""
     return (f"<table class=st>{head}{body}</table><p class=muted>{_e(view['angles']['note'])} {_e(toe_txt)}"
-            + "".join(f"Hip: {_e(n)}. " for n in notes) + _e(rej) + "</p>")
+            + "".join(f"{_e(j)}: {_e(n)}. " for j, n in notes) + _e(rej) + "</p>")
 
 
 def _events(view: Mapping[str, Any], per_column: int = 16) -> str:

@@ -34,7 +34,9 @@ Writes (points only, float C3D, events in the EVENT group as "Foot Strike" / "Fo
   Apache-2.0 in opensim-core): 0-2.5 s and 3.07-6.73 s (the three walk_free pieces joined), knee and malleolus
   markers rebuilt from subject01_static.trc through the thigh and shank clusters, events of each belt's force,
   and OpenSim's inverse-kinematics hip / knee / ankle angles of the same trial (subject01_walk1_ik.mot,
-  0.5-4.0 s) under Plug-in Gait names (knee sign turned to flexion-positive; NaN outside 0.5-4.0 s).
+  0.5-4.0 s) under Plug-in Gait names (knee sign turned to flexion-positive; NaN outside 0.5-4.0 s);
+- treadmill_opensim_static.trc: the subject's standing (static) trial, every 10th of its 300 frames, the same
+  19 markers (knee and malleolus markers as measured there), for ``gaitpose gait --static``.
 """
 
 from __future__ import annotations
@@ -256,6 +258,9 @@ def opensim_treadmill(core: Path) -> None:
     ex = "Bindings/Java/Matlab/examples"
     pieces = {"treadmill_opensim_a": [f"{ex}/Moco/exampleMarkerTracking10DOF/marker_trajectories.trc"],
               "treadmill_opensim_b": [f"{ex}/testData/Subject01/MarkerData/walk_free_0{i}.trc" for i in (1, 2, 3)]}
+    sp, sl, srate, _units = static
+    st = np.stack([sp[:, sl.index(m)] for m in SUBJECT01_MARKERS], axis=1)[::10]  # 30 of its 300 frames, 6 Hz
+    write_trc(HERE / "treadmill_opensim_static.trc", list(SUBJECT01_MARKERS), st, srate / 10)
     ik_t, ik = _ik_as_pig_angles(core / "Applications/ID/test/subject01_walk1_ik.mot")
     for out, files in pieces.items():
         parts = [_read_trc(core / f) for f in files]
