@@ -20,7 +20,7 @@ import numpy as np
 from gaitpose.errors import InputError
 from gaitpose.gait.readers import Trajectories, read_trajectories, resample
 
-__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "read_reference", "reference_events_from", "write_validation"]
+__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "read_reference", "write_validation"]
 
 GAIT_OUTPUT_FILES = ("metrics.json", "events.csv", "angles.png", "angles_cycle.png", "report.html", "validation.json")
 
@@ -42,11 +42,6 @@ def read_reference(path: str | os.PathLike[str], mapping: Any = None, plane: str
         raise InputError(p, "the reference file carries no gait events (EVENT group: Foot Strike / Foot Off, "
                             "or force plates)")
     return tr
-
-
-def reference_events_from(path: str | os.PathLike[str], mapping: Any = None, plane: str | None = None) -> list:
-    """The gait events a C3D carries (annotated, else from its force plates); see :func:`read_reference`."""
-    return read_reference(path, mapping, plane).reference_events or []
 
 
 def _angles_on_frames(angles: dict[str, np.ndarray], src_fps: float, n: int, fps: float,
@@ -191,8 +186,7 @@ def analyze_file(
         "n_events": len(res.events), "warnings": warnings, "plane": {k: tr.info[k] for k in
                                                                     ("progression_axis", "vertical_axis", "plane_from")
                                                                     if k in tr.info},
-        "validation": (None if validation is None and not angle_agreement else
-                       (format_validation(validation) if validation is not None else [])
-                       + format_angle_agreement(angle_agreement or {})),
+        "validation": ((format_validation(validation) if validation is not None else [])
+                       + format_angle_agreement(angle_agreement or {})) or None,
         "files": [n for n in GAIT_OUTPUT_FILES if (out / n).exists()],
     }

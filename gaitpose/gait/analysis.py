@@ -339,7 +339,7 @@ def analyze_gait(
             f"{rejected['frames']} of {rejected['frames_with_angles']} frame(s) had a joint angle outside "
             f"physiological ranges (hip {r['hip'][0]:g}..{r['hip'][1]:g}, knee {r['knee'][0]:g}..{r['knee'][1]:g}, "
             f"ankle {r['ankle'][0]:g}..{r['ankle'][1]:g} deg; AAOS): "
-            + ("those angles are left out" if reject_implausible else "kept, as asked (reject_implausible off)"))
+            + ("those angles are left out" if reject_implausible else "kept (rejection off for this input)"))
     metrics["angles_rejected"] = rejected
     cycles: dict[str, dict] = {}
     for name in JOINTS:

@@ -14,12 +14,11 @@ import numpy as np
 
 from gaitpose.errors import InputError
 from gaitpose.gait.events import GaitEvent
+from gaitpose.gait.markers import normalise_label
 from gaitpose.skeleton import INDEX
 
 __all__ = ["FP_THRESHOLD_N", "c3d_events", "force_plate_events", "model_angles", "read_c3d"]
 
-# Plug-in Gait / Conventional Gait Model output names: (gaitpose joint, PiG segment name)
-_MODEL_JOINTS = (("hip", "Hip"), ("knee", "Knee"), ("ankle", "Ankle"))
 
 
 def c3d_events(c: Any, rate: float, first_frame: int, n: int) -> list[GaitEvent]:
@@ -131,11 +130,11 @@ def model_angles(xyz: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
     positive as in gaitpose), so the 2D angles can be checked against the lab's own model on the same
     trial. Returns {"hip_left": (T,), ...} for the ones present (a ``Subject:`` prefix is ignored).
     """
-    names = {lab.split(":")[-1].strip().lower(): i for i, lab in enumerate(labels)}
+    names = {normalise_label(lab): i for i, lab in enumerate(labels)}
     out: dict[str, np.ndarray] = {}
-    for joint, pig in _MODEL_JOINTS:
+    for joint in ("hip", "knee", "ankle"):
         for side, s in (("left", "l"), ("right", "r")):
-            i = names.get(f"{s}{pig.lower()}angles")
+            i = names.get(f"{s}{joint}angles")
             if i is not None and np.isfinite(xyz[:, i, 0]).any():
                 out[f"{joint}_{side}"] = xyz[:, i, 0].copy()
     return out
