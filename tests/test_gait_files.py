@@ -515,7 +515,12 @@ def test_hip_from_the_pelvis_and_angles_against_the_trials_own_plug_in_gait_mode
     assert "hip_left angle: RMSE" in res.output and "against the file's model angles" in res.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["hip_angle_reference"] == "pelvis" and m["angle_validation"]["joints"]["knee_right"]["rmse_deg"] < 4.0
-    assert "thigh to pelvis" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "thigh to pelvis" in html
+    # the report itself carries the agreement: events against the annotations, angles against the model
+    assert "Agreement with the reference" in html and "Limits of agreement" in html and "RMSE without bias" in html
+    hs = m["validation"]["summary"]["heel_strike"]
+    assert f"{hs['n']} of {hs['n_reference']}" in html and f"{hs['mean_abs_ms']:.1f}" in html
 
 
 def test_out_of_range_marker_angles_are_counted_but_kept(tmp_path) -> None:

@@ -196,6 +196,8 @@ def test_report_and_clinical_json_of_a_real_walk(walk_result):
         joint = r["joint"].split()[0].lower()
         m = metrics["angles"][f"{joint}_{r['side']}"]
         assert r["min"] == f"{m['min']:.0f}" and r["max"] == f"{m['max']:.0f}"
+    # no reference trial, no agreement section
+    assert view["validation"] is None and "Agreement with the reference" not in html
     # key frames: real JPEGs of the subject at heel strikes, embedded in both
     assert len(view["stills"]) >= 2
     for s in view["stills"]:

@@ -337,6 +337,49 @@ def _session(m: Mapping[str, Any], session: Mapping[str, Any]) -> list[dict[str,
     return [{"label": k, "value": v} for k, v in rows]
 
 
+_VALIDATION_METRICS = (("cadence_steps_per_min", "Cadence (steps/min)", 1), ("step_time_s", "Step time (s)", 3),
+                       ("stride_time_s", "Stride time (s)", 3), ("stance_pct", "Stance (% of cycle)", 1),
+                       ("swing_pct", "Swing (% of cycle)", 1), ("double_support_pct", "Double support (%)", 1))
+
+
+def _validation(m: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Agreement with the trial's reference (events, step metrics, a model's angles), when there is one.
+
+    Why in the report: a gait lab running gaitpose on its own trials judges it by this comparison, and
+    reads reports, not JSON. Rows only from ``metrics["validation"]`` / ``metrics["angle_validation"]``.
+    """
+    val, ang = m.get("validation"), m.get("angle_validation")
+    if not isinstance(val, Mapping) and not isinstance(ang, Mapping):
+        return None
+    out: dict[str, Any] = {"reference": "", "events": [], "metrics": [], "angles": [], "angles_reference": ""}
+    if isinstance(val, Mapping):
+        off = _num(val.get("offset_s"))
+        out["reference"] = str(val.get("reference") or "") + (f" (clock offset {off:+.3f} s)" if off else "")
+        for kind, label in (("heel_strike", "Heel strike"), ("toe_off", "Toe off")):
+            sm = (val.get("summary") or {}).get(kind) or {}
+            loa = sm.get("loa_ms") or [None, None]
+            share = _num(sm.get("share_within"))
+            out["events"].append({
+                "event": label, "matched": f"{sm.get('n', 0)} of {sm.get('n_reference', 0)}",
+                "missed_extra": f"{sm.get('missed', 0)} / {sm.get('extra', 0)}",
+                "mean_abs_ms": fmt(sm.get("mean_abs_ms")), "max_abs_ms": fmt(sm.get("max_abs_ms")),
+                "bias_ms": fmt(sm.get("bias_ms")), "loa_ms": f"{fmt(loa[0])} to {fmt(loa[1])}",
+                "within": "–" if share is None else f"{100 * share:.0f} %",
+            })
+        for key, label, nd in _VALIDATION_METRICS:
+            row = (val.get("metrics") or {}).get(key) or {}
+            out["metrics"].append({"metric": label, "gaitpose": fmt(row.get("detected"), nd),
+                                   "reference": fmt(row.get("reference"), nd), "diff_pct": fmt(row.get("diff_pct"), 1)})
+    if isinstance(ang, Mapping):
+        out["angles_reference"] = str(ang.get("reference") or "")
+        for name, a in (ang.get("joints") or {}).items():
+            joint, side = name.split("_")
+            out["angles"].append({"joint": JOINT_LABELS.get(joint, joint), "side": side, "frames": str(a.get("n", 0)),
+                                  "rmse_deg": fmt(a.get("rmse_deg")), "bias_deg": fmt(a.get("bias_deg")),
+                                  "sd_deg": fmt(a.get("sd_deg")), "r": fmt(a.get("r"), 3)})
+    return out
+
+
 def build_clinical_view(
     metrics: Mapping[str, Any],
     events: Sequence[Any] = (),
@@ -386,6 +429,7 @@ def build_clinical_view(
             "rejected_note": _rejected_note(metrics.get("angles_rejected")),
         },
         "events": _event_rows(events),
+        "validation": _validation(metrics),
         "stills": [dict(s) for s in stills],
         "references": [f"{k}: {v}" for k, v in norm.SOURCES.items()],
         "video": {"fps": _num((metrics.get("processing") or {}).get("fps")),

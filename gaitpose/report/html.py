@@ -120,6 +120,38 @@ def _events(view: Mapping[str, Any], per_column: int = 16) -> str:
     return f"<div class=events>{''.join(tables)}</div>"
 
 
+def _validation(view: Mapping[str, Any]) -> str:
+    """The agreement section (events vs the trial's reference, a model's angles); empty without a reference."""
+    v = view.get("validation")
+    if not v:
+        return ""
+    parts = ["<h2>Agreement with the reference</h2>"]
+    if v["events"]:
+        parts.append(f"<p class=muted>Reference events: {_e(v['reference'])}. Error = gaitpose - reference; "
+                     "limits of agreement = bias ± 1.96 SD (Bland-Altman).</p>")
+        head = ("<tr><th>Event</th><th>Matched</th><th>Missed / extra</th><th>Mean |error| (ms)</th><th>Max (ms)</th>"
+                "<th>Bias (ms)</th><th>Limits of agreement (ms)</th><th>Within 33 ms (a frame at 30 fps)</th></tr>")
+        rows = "".join(f"<tr><td>{_e(r['event'])}</td><td>{_e(r['matched'])}</td><td>{_e(r['missed_extra'])}</td>"
+                       f"<td>{_e(r['mean_abs_ms'])}</td><td>{_e(r['max_abs_ms'])}</td><td>{_e(r['bias_ms'])}</td>"
+                       f"<td>{_e(r['loa_ms'])}</td><td>{_e(r['within'])}</td></tr>" for r in v["events"])
+        parts.append(f"<table class=st>{head}{rows}</table>")
+        head = "<tr><th>Step metric</th><th>gaitpose</th><th>Reference</th><th>Difference (%)</th></tr>"
+        rows = "".join(f"<tr><td>{_e(r['metric'])}</td><td>{_e(r['gaitpose'])}</td><td>{_e(r['reference'])}</td>"
+                       f"<td>{_e(r['diff_pct'])}</td></tr>" for r in v["metrics"])
+        parts.append(f"<table class=st>{head}{rows}</table>")
+    if v["angles"]:
+        parts.append(f"<p class=muted>Joint angles against {_e(v['angles_reference'])}, frame by frame: a constant "
+                     "bias is a calibration difference (a model's static-trial offsets), the RMSE without it is the "
+                     "agreement of the curve's shape.</p>")
+        head = ("<tr><th>Joint</th><th>Side</th><th>Frames</th><th>RMSE (°)</th><th>Bias (°)</th>"
+                "<th>RMSE without bias (°)</th><th>r</th></tr>")
+        rows = "".join(f"<tr><td>{_e(r['joint'])}</td><td>{_e(r['side'])}</td><td>{_e(r['frames'])}</td>"
+                       f"<td>{_e(r['rmse_deg'])}</td><td>{_e(r['bias_deg'])}</td><td>{_e(r['sd_deg'])}</td>"
+                       f"<td>{_e(r['r'])}</td></tr>" for r in v["angles"])
+        parts.append(f"<table class=st>{head}{rows}</table>")
+    return "\n".join(parts)
+
+
 def _label(key: str) -> str:
     """``pose_model_sha256`` -> "Pose model SHA-256": model fields in words, not JSON keys."""
     words = str(key).replace("_", " ").replace("sha256", "SHA-256").replace("in channels", "input channels")
@@ -184,6 +216,7 @@ def render_report(view: Mapping[str, Any], *, model_info: Mapping[str, Any] | No
 <h2>Gait events</h2>
 {overlay}
 {_events(view)}
+{_validation(view)}
 <h2>Model and processing</h2>
 <p class=muted>{_e(processing)}</p>
 <table>{model_rows}</table>
