@@ -80,6 +80,9 @@ def analyze_video(
     overwrite: bool = False,
     fallback: bool = False,
     general_model: Path | None = None,
+    reference: Any = None,
+    reference_name: str = "",
+    offset_s: float = 0.0,
 ) -> AnalysisResult:
     """Analyse one gait video into ``out_dir``; returns the typed :class:`AnalysisResult`.
 
@@ -98,6 +101,9 @@ def analyze_video(
     ``fallback``: when a specialised model's run is outside its domain (``gaitpose.infer.domain``),
     analyse the video again with the general model and keep only that run (a warning says so).
     ``general_model``: the model of that re-run (default: the registry's general model).
+    ``reference``: a trial filmed with the video (:func:`gaitpose.analyze_files.read_reference`: its
+    gait events and its model's angles; ``offset_s`` added to its clock): the comparison goes into
+    ``validation.json``, ``metrics.json`` and the report, and ``result.validation``.
     """
     t_start = time.perf_counter()
     video, out_dir = Path(video), Path(out_dir)
@@ -164,6 +170,12 @@ def analyze_video(
         kp = np.where(track.accepted[:, None, None], track.keypoints, np.nan).astype(np.float64)
         sc = np.where(track.accepted[:, None], track.scores, 0.0).astype(np.float64)
         gait = analyze_gait(kp, sc, fps, depth_frames=depth_frames, intrinsics=intrinsics, height_cm=height_cm)
+        validation = None
+        if reference is not None:
+            from gaitpose.gait.validation import reference_comparison
+
+            validation = reference_comparison(gait, fps, reference.reference_events, reference.reference_angles,
+                                              reference.fps, offset_s=offset_s, reference_name=reference_name)
         report(loop_share + 0.03)
         t_outputs = time.perf_counter()
         res = AnalysisResult(
@@ -179,6 +191,7 @@ def analyze_video(
                 stage_seconds={"setup": t_setup, "frames": track.pose_seconds, "gait": t_outputs - t_gait},
             ),
             warnings=list(dict.fromkeys([*warnings, *gait.warnings])),  # each warning once
+            validation=validation,
         )
         from gaitpose.report.outputs import write_outputs
 
@@ -186,7 +199,7 @@ def analyze_video(
             write_outputs(tmp, res, started=t_start, kept=kept, overlay_size=overlay_size,
                           overlay_frames=(f.image for f in rec.color_images(decode_threads)) if overlay else None,
                           prefetch_frames=prefetch_frames, progress=lambda: report(loop_share + 0.08))
-    res.files = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    res.files = [name for name in (*OUTPUT_FILES, "validation.json") if (out_dir / name).exists()]  # with --reference
     report(1.0)
     log.info("analysed %s: %d frames, %.1f frames/s, %d localiser calls", video.name, track.n_frames,
              res.processing.throughput_fps, track.localizer_calls)

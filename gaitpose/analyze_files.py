@@ -20,7 +20,7 @@ import numpy as np
 from gaitpose.errors import InputError
 from gaitpose.gait.readers import Trajectories, read_trajectories, resample
 
-__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "read_reference", "write_validation"]
+__all__ = ["GAIT_OUTPUT_FILES", "analyze_file", "read_reference"]
 
 GAIT_OUTPUT_FILES = ("metrics.json", "events.csv", "angles.png", "angles_cycle.png", "report.html", "validation.json")
 
@@ -42,45 +42,6 @@ def read_reference(path: str | os.PathLike[str], mapping: Any = None, plane: str
         raise InputError(p, "the reference file carries no gait events (EVENT group: Foot Strike / Foot Off, "
                             "or force plates)")
     return tr
-
-
-def _angles_on_frames(angles: dict[str, np.ndarray], src_fps: float, n: int, fps: float,
-                      offset_s: float) -> dict[str, np.ndarray]:
-    """Reference angles sampled at the analysis's frame times (reference time + ``offset_s`` = analysis time)."""
-    t = np.arange(n) / fps - offset_s
-    return {name: np.interp(t, np.arange(a.size) / src_fps, a, left=np.nan, right=np.nan)
-            for name, a in angles.items()}
-
-
-def write_validation(out_dir: str | os.PathLike[str], gait: Any, fps: float, reference_events: list, *,
-                     offset_s: float = 0.0, reference_name: str = "",
-                     reference_angles: dict[str, np.ndarray] | None = None,
-                     reference_fps: float | None = None) -> list[str]:
-    """Compare a finished analysis (``gaitpose analyze``'s GaitResult) with reference events; write validation.json.
-
-    For ``gaitpose analyze VIDEO --reference trial.c3d``: video and C3D share a clock, or
-    ``offset_s`` is added to the reference's times. Returns the human summary lines; when the
-    comparison cannot be made (no reference event inside the video) returns that reason as one line.
-    With the reference's model angles (``reference_angles`` at ``reference_fps``), the video's sagittal
-    angles are compared with them on the video's frames too (``angles`` in validation.json): the
-    check a lab filming beside its marker system wants, in degrees.
-    """
-    from gaitpose.fsutil import write_text_atomic
-    from gaitpose.gait.validation import compare_angles, format_angle_agreement, format_validation, validation_report
-    from gaitpose.jsonutil import dumps
-
-    try:
-        rep = validation_report(gait.events, reference_events, gait.kpts, fps, direction=gait.direction or 1,
-                                offset_s=offset_s, reference_name=reference_name)
-    except ValueError as exc:
-        return [f"validation skipped: {exc}"]
-    lines = format_validation(rep)
-    if reference_angles and reference_fps:
-        on_frames = _angles_on_frames(reference_angles, reference_fps, gait.kpts.shape[0], fps, offset_s)
-        rep["angles"] = compare_angles(gait.angles, on_frames)
-        lines += format_angle_agreement(rep["angles"])
-    write_text_atomic(Path(out_dir) / "validation.json", dumps(rep, indent=2))
-    return lines
 
 
 def analyze_file(
@@ -110,7 +71,7 @@ def analyze_file(
     from gaitpose.fsutil import check_out_dir, staged_dir
     from gaitpose.gait.analysis import analyze_gait
     from gaitpose.gait.markers import load_mapping
-    from gaitpose.gait.validation import compare_angles, format_angle_agreement, format_validation, validation_report
+    from gaitpose.gait.validation import comparison_metrics, format_comparison, reference_comparison
 
     src, out = Path(path), Path(out_dir)
     check_out_dir(out, overwrite)
@@ -123,25 +84,19 @@ def analyze_file(
         foot_offset = foot_offsets_deg(static, mapping)
     if fps:
         tr = resample(tr, float(fps))
-    ref_events, ref_angles, ref_name = tr.reference_events, tr.reference_angles, src.name
+    ref_name, ref = src.name, tr
     if reference is not None:
-        ref = read_reference(reference, mapping, plane)
-        ref_events, ref_name = ref.reference_events, Path(reference).name
-        ref_angles = (_angles_on_frames(ref.reference_angles, ref.fps, tr.n_frames, tr.fps, offset_s)
-                      if ref.reference_angles else None)
+        ref, ref_name = read_reference(reference, mapping, plane), Path(reference).name
     scale = tr.scale_m_per_unit if height_cm is None else None
     res = analyze_gait(tr.kpts, tr.scores, tr.fps, mode=mode, treadmill_speed=treadmill_speed,
                        scale_m_per_px=scale, height_cm=height_cm, refine_heel_strike=refine_heel_strike,
                        heel_strike_rule=heel_strike_rule, fix_swaps=tr.source != "c3d",
                        reject_implausible=tr.source != "c3d", pelvis=tr.pelvis, foot_offset_deg=foot_offset)
-    validation = None
+    comparison = reference_comparison(res, tr.fps, ref.reference_events, ref.reference_angles, ref.fps,
+                                      offset_s=offset_s, reference_name=ref_name)
     warnings = list(res.warnings)
-    if ref_events:
-        try:
-            validation = validation_report(res.events, ref_events, res.kpts, tr.fps, direction=res.direction or 1,
-                                           offset_s=offset_s, reference_name=ref_name)
-        except ValueError as exc:
-            warnings.append(f"validation skipped: {exc}")
+    if comparison and comparison.get("reason"):
+        warnings.append(f"validation skipped: {comparison['reason']}")
     metrics = {
         **res.metrics,
         "units": res.units,
@@ -155,12 +110,7 @@ def analyze_file(
                                                                                     .any(-1).sum()),
                        "localizer_calls": 0, "throughput_fps": 0.0},
     }
-    if validation is not None:
-        metrics["validation"] = {k: validation[k] for k in ("reference", "offset_s", "summary", "metrics", "at_edges")}
-    angle_agreement = compare_angles(res.angles, ref_angles) if ref_angles else None
-    if angle_agreement:
-        metrics["angle_validation"] = {"reference": f"{ref_name} model angles (Plug-in Gait / CGM names)",
-                                       "joints": angle_agreement}
+    metrics.update(comparison_metrics(comparison))
     with staged_dir(out, overwrite=overwrite) as tmp:
         from gaitpose.report import plot_angle_cycles, plot_angles, write_report
         from gaitpose.report.writers import write_events_csv, write_json
@@ -169,8 +119,8 @@ def analyze_file(
         plot_angles(res.angles, tr.fps, res.events, tmp / "angles.png")
         plot_angle_cycles(res.cycles, tmp / "angles_cycle.png")
         write_json(tmp / "metrics.json", metrics, indent=2)
-        if validation is not None:
-            write_json(tmp / "validation.json", validation, indent=2)
+        if comparison is not None:
+            write_json(tmp / "validation.json", comparison, indent=2)
         _call(write_report, tmp / "report.html", video_name=src.name, summary=metrics["processing"],
               metrics=metrics, events=res.events, warnings=warnings,
               model_info={"input": f"{tr.source} file (no pose model)", "marker_set": tr.info.get("marker_set", "-")},
@@ -186,7 +136,6 @@ def analyze_file(
         "n_events": len(res.events), "warnings": warnings, "plane": {k: tr.info[k] for k in
                                                                     ("progression_axis", "vertical_axis", "plane_from")
                                                                     if k in tr.info},
-        "validation": ((format_validation(validation) if validation is not None else [])
-                       + format_angle_agreement(angle_agreement or {})) or None,
+        "validation": format_comparison(comparison) or None,
         "files": [n for n in GAIT_OUTPUT_FILES if (out / n).exists()],
     }

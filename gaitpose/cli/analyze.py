@@ -66,7 +66,8 @@ def analyze_cmd(
             res = analyze_video(video, out, depth=depth, model=model, localizer=localizer, height_cm=height_cm,
                                 threads=threads, progress=bar.update, overlay=overlay and not no_overlay, roi=roi,
                                 timestamps=timestamps, overlay_size=overlay_size or None,
-                                flip_test=flip_test, overwrite=overwrite, fallback=fallback)
+                                flip_test=flip_test, overwrite=overwrite, fallback=fallback, reference=ref,
+                                reference_name=reference.name if reference else "", offset_s=offset_s)
     p, m = res.processing, res.metrics
     typer.echo(
         f"{p.frames} frames ({p.fps:.1f} fps) in {p.elapsed_s:.1f} s ({p.throughput_fps:.1f} frames/s pose), "
@@ -78,12 +79,10 @@ def analyze_cmd(
                    if cad is not None else f"{strides} strides, units: {res.gait.units}")
     else:
         typer.echo("no walking detected: outputs written, metrics are empty (see warnings in the report)")
-    if ref is not None and reference is not None:
-        from gaitpose.analyze_files import write_validation
+    if res.validation is not None:
+        from gaitpose.gait.validation import format_comparison
 
-        for line in write_validation(out, res.gait, p.fps, ref.reference_events or [], offset_s=offset_s,
-                                     reference_name=reference.name, reference_angles=ref.reference_angles,
-                                     reference_fps=ref.fps):
+        for line in format_comparison(res.validation):
             typer.echo(f"vs reference: {line}")
     for w in res.warnings:
         typer.echo(f"warning: {w}")

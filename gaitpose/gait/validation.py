@@ -29,8 +29,19 @@ import numpy as np
 from gaitpose.gait.events import GaitEvent
 from gaitpose.gait.metrics import compute_metrics
 
-__all__ = ["compare_angles", "compare_events", "compare_metrics", "format_angle_agreement", "shift_events",
-           "summarise_differences", "validation_report"]
+__all__ = [
+    "angles_on_frames",
+    "compare_angles",
+    "compare_events",
+    "compare_metrics",
+    "comparison_metrics",
+    "format_angle_agreement",
+    "format_comparison",
+    "reference_comparison",
+    "shift_events",
+    "summarise_differences",
+    "validation_report",
+]
 
 KINDS = ("heel_strike", "toe_off")
 FRAME_30FPS_S = 1.0 / 30.0
@@ -238,3 +249,55 @@ def format_angle_agreement(agreement: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"{name} angle: RMSE {a['rmse_deg']:.1f} deg against the file's model angles, bias "
                      f"{a['bias_deg']:+.1f} deg, {a['sd_deg']:.1f} deg without the bias{r} ({a['n']} frames)")
     return lines
+
+
+def angles_on_frames(angles: dict[str, np.ndarray], src_fps: float, n: int, fps: float,
+                     offset_s: float = 0.0) -> dict[str, np.ndarray]:
+    """Reference angles sampled at an analysis's ``n`` frame times (reference time + ``offset_s`` = analysis time)."""
+    t = np.arange(n) / fps - offset_s
+    return {name: np.interp(t, np.arange(np.asarray(a).size) / src_fps, a, left=np.nan, right=np.nan)
+            for name, a in angles.items()}
+
+
+def reference_comparison(gait: Any, fps: float, events: Sequence[GaitEvent] | None,
+                         angles: dict[str, np.ndarray] | None = None, angles_fps: float | None = None, *,
+                         offset_s: float = 0.0, reference_name: str = "") -> dict[str, Any] | None:
+    """A finished analysis (GaitResult) against a reference trial's events and its model's angles.
+
+    The validation.json layout: :func:`validation_report` when ``events`` are given (else ``summary``
+    None), plus ``angles`` (:func:`compare_angles` on the analysis's frames) when ``angles`` at
+    ``angles_fps`` are. ``reason`` says why the events could not be compared (no reference event
+    inside the analysed span). None when there is nothing to compare.
+    """
+    rep: dict[str, Any] = {"reference": reference_name, "offset_s": offset_s, "summary": None}
+    if events:
+        try:
+            rep = validation_report(gait.events, events, gait.kpts, fps, direction=gait.direction or 1,
+                                    offset_s=offset_s, reference_name=reference_name)
+        except ValueError as exc:
+            rep["reason"] = str(exc)
+    if angles and angles_fps:
+        rep["angles"] = compare_angles(gait.angles, angles_on_frames(angles, angles_fps, gait.kpts.shape[0], fps,
+                                                                     offset_s))
+    return rep if rep.get("summary") or rep.get("angles") or rep.get("reason") else None
+
+
+def format_comparison(rep: dict[str, Any] | None) -> list[str]:
+    """Human lines of :func:`reference_comparison`'s result."""
+    if not rep:
+        return []
+    lines = format_validation(rep) if rep.get("summary") else []
+    if rep.get("reason"):
+        lines.append(f"events not compared: {rep['reason']}")
+    return lines + format_angle_agreement(rep.get("angles") or {})
+
+
+def comparison_metrics(rep: dict[str, Any] | None) -> dict[str, Any]:
+    """The metrics.json entries of a comparison: ``validation`` (events, step metrics) and ``angle_validation``."""
+    out: dict[str, Any] = {}
+    if rep and rep.get("summary"):
+        out["validation"] = {k: rep[k] for k in ("reference", "offset_s", "summary", "metrics", "at_edges")}
+    if rep and rep.get("angles"):
+        out["angle_validation"] = {"reference": f"{rep['reference']} model angles (Plug-in Gait / CGM names)",
+                                   "joints": rep["angles"]}
+    return out

@@ -78,6 +78,10 @@ def _write_data(tmp: Path, res: AnalysisResult) -> None:
     write_keypoints_json(tmp / "keypoints.json", res.track)
     write_keypoints_csv(tmp / "keypoints.csv", res.track)
     write_events_csv(tmp / "events.csv", gait.events)
+    if res.validation is not None:  # --reference: inside the staged folder, so it lands with the rest
+        from gaitpose.report.writers import write_json
+
+        write_json(tmp / "validation.json", res.validation, indent=2)
     plot_angles(gait.angles, res.processing.fps, gait.events, tmp / "angles.png")
     plot_angle_cycles(gait.cycles, tmp / "angles_cycle.png", toe_off_pct=toe_off_pct(gait.metrics))
 
