@@ -120,6 +120,22 @@ def _events(view: Mapping[str, Any], per_column: int = 16) -> str:
     return f"<div class=events>{''.join(tables)}</div>"
 
 
+def _rows_table(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]]) -> str:
+    """A plain table of ``rows`` (dicts): ``columns`` are (header, key) pairs."""
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h, _ in columns) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{_e(r[k])}</td>" for _, k in columns) + "</tr>" for r in rows)
+    return f"<table class=st>{head}{body}</table>"
+
+
+_EVENT_COLUMNS = (("Event", "event"), ("Matched", "matched"), ("Missed / extra", "missed_extra"),
+                  ("Mean |error| (ms)", "mean_abs_ms"), ("Max (ms)", "max_abs_ms"), ("Bias (ms)", "bias_ms"),
+                  ("Limits of agreement (ms)", "loa_ms"), ("Within 33 ms (a frame at 30 fps)", "within"))
+_STEP_COLUMNS = (("Step metric", "metric"), ("gaitpose", "gaitpose"), ("Reference", "reference"),
+                 ("Difference (%)", "diff_pct"))
+_ANGLE_COLUMNS = (("Joint", "joint"), ("Side", "side"), ("Frames", "frames"), ("RMSE (°)", "rmse_deg"),
+                  ("Bias (°)", "bias_deg"), ("RMSE without bias (°)", "sd_deg"), ("r", "r"))
+
+
 def _validation(view: Mapping[str, Any]) -> str:
     """The agreement section (events vs the trial's reference, a model's angles); empty without a reference."""
     v = view.get("validation")
@@ -129,26 +145,13 @@ def _validation(view: Mapping[str, Any]) -> str:
     if v["events"]:
         parts.append(f"<p class=muted>Reference events: {_e(v['reference'])}. Error = gaitpose - reference; "
                      "limits of agreement = bias ± 1.96 SD (Bland-Altman).</p>")
-        head = ("<tr><th>Event</th><th>Matched</th><th>Missed / extra</th><th>Mean |error| (ms)</th><th>Max (ms)</th>"
-                "<th>Bias (ms)</th><th>Limits of agreement (ms)</th><th>Within 33 ms (a frame at 30 fps)</th></tr>")
-        rows = "".join(f"<tr><td>{_e(r['event'])}</td><td>{_e(r['matched'])}</td><td>{_e(r['missed_extra'])}</td>"
-                       f"<td>{_e(r['mean_abs_ms'])}</td><td>{_e(r['max_abs_ms'])}</td><td>{_e(r['bias_ms'])}</td>"
-                       f"<td>{_e(r['loa_ms'])}</td><td>{_e(r['within'])}</td></tr>" for r in v["events"])
-        parts.append(f"<table class=st>{head}{rows}</table>")
-        head = "<tr><th>Step metric</th><th>gaitpose</th><th>Reference</th><th>Difference (%)</th></tr>"
-        rows = "".join(f"<tr><td>{_e(r['metric'])}</td><td>{_e(r['gaitpose'])}</td><td>{_e(r['reference'])}</td>"
-                       f"<td>{_e(r['diff_pct'])}</td></tr>" for r in v["metrics"])
-        parts.append(f"<table class=st>{head}{rows}</table>")
+        parts.append(_rows_table(_EVENT_COLUMNS, v["events"]))
+        parts.append(_rows_table(_STEP_COLUMNS, v["metrics"]))
     if v["angles"]:
         parts.append(f"<p class=muted>Joint angles against {_e(v['angles_reference'])}, frame by frame: a constant "
                      "bias is a calibration difference (a model's static-trial offsets), the RMSE without it is the "
                      "agreement of the curve's shape.</p>")
-        head = ("<tr><th>Joint</th><th>Side</th><th>Frames</th><th>RMSE (°)</th><th>Bias (°)</th>"
-                "<th>RMSE without bias (°)</th><th>r</th></tr>")
-        rows = "".join(f"<tr><td>{_e(r['joint'])}</td><td>{_e(r['side'])}</td><td>{_e(r['frames'])}</td>"
-                       f"<td>{_e(r['rmse_deg'])}</td><td>{_e(r['bias_deg'])}</td><td>{_e(r['sd_deg'])}</td>"
-                       f"<td>{_e(r['r'])}</td></tr>" for r in v["angles"])
-        parts.append(f"<table class=st>{head}{rows}</table>")
+        parts.append(_rows_table(_ANGLE_COLUMNS, v["angles"]))
     return "\n".join(parts)
 
 
