@@ -7,8 +7,9 @@ numpy only (this is on the serving path: never torch, and no SciPy: see ``gaitpo
 (the pelvis travels) or on a treadmill (the feet cycle while the pelvis stays).
 
 Keypoints from files (keypoints.json/.csv, TRC, C3D with marker mappings): ``gaitpose.gait.readers``
-and ``gaitpose.gait.markers``; agreement with a lab's reference events: ``gaitpose.gait.validation``;
-the ``gaitpose gait`` job (an orchestrator beside ``gaitpose.analyze``): ``gaitpose.analyze_files``.
+and ``gaitpose.gait.markers``; agreement with a lab's reference events and model angles:
+``gaitpose.gait.validation``; foot offsets from a standing trial: ``gaitpose.gait.static``; the
+``gaitpose gait`` job (an orchestrator beside ``gaitpose.analyze``): ``gaitpose.analyze_files``.
 """
 
 from __future__ import annotations
