@@ -175,6 +175,11 @@ MOCO_MARKERS = ("L.ASIS", "R.ASIS", "L.PSIS", "R.PSIS", "L.Knee", "R.Knee", "L.A
                 "L.Toe", "R.Toe", "L.MT5", "R.MT5")
 
 
+def _edges(on: np.ndarray) -> np.ndarray:
+    """Indices where a boolean signal changes (the first sample of each new state)."""
+    return np.flatnonzero(np.diff(on.astype(int))) + 1
+
+
 def _grf_events(mot: Path, columns: dict[str, str], threshold_n: float = 20.0) -> list[tuple[str, str, float]]:
     """Events of per-foot vertical ground reaction forces in an OpenSim .mot (time s, as in the file).
 
@@ -189,7 +194,7 @@ def _grf_events(mot: Path, columns: dict[str, str], threshold_n: float = 20.0) -
     ev = []
     for ctx, col in columns.items():
         on = grf[:, cols.index(col)] > threshold_n
-        edges = np.flatnonzero(np.diff(on.astype(int))) + 1
+        edges = _edges(on)
         for i in edges:
             nxt = edges[edges > i]
             if nxt.size and (nxt[0] - i) * dt < 0.1:
@@ -316,7 +321,7 @@ def check_forces(src: Path, threshold_n: float = 20.0) -> None:
     for name in [lb for lb in labels if lb.lower().replace("force.", "").startswith("fz")]:
         fz = np.abs(analogs[labels.index(name)])  # plates are zeroed when unloaded
         on = fz > threshold_n
-        idx = np.flatnonzero(np.diff(on.astype(int))) + 1
+        idx = _edges(on)
         print(f"{name}: max |Fz| {fz.max():.1f} N, {idx.size} edges through {threshold_n:g} N")
         for i in idx:
             edges["Foot Strike" if on[i] else "Foot Off"].append(i / rate)
